@@ -1,0 +1,39 @@
+"""Every random choice derives from one base seed through numpy's SeedSequence.
+
+A stream is addressed by (role, *keys), e.g. ("train_out", record, model). The
+role names are fixed here so that adding a role never shifts another's stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROLES = {
+    "records": 0,
+    "probes": 1,
+    "train_in": 2,
+    "train_out": 3,
+    "mia": 4,
+    "nngp_auc": 5,
+    "query": 6,
+    "influence": 7,
+    "bootstrap": 8,
+    "data": 9,
+}
+
+
+def seed_sequence(base: int, role: str, *keys: int) -> np.random.SeedSequence:
+    """The SeedSequence for one role and key path under the base seed."""
+    if role not in ROLES:
+        raise KeyError(f"unknown seed role {role!r}; known: {sorted(ROLES)}")
+    return np.random.SeedSequence(entropy=int(base), spawn_key=(ROLES[role], *map(int, keys)))
+
+
+def rng(base: int, role: str, *keys: int) -> np.random.Generator:
+    """A numpy Generator for one role and key path."""
+    return np.random.default_rng(seed_sequence(base, role, *keys))
+
+
+def int_seed(base: int, role: str, *keys: int) -> int:
+    """A 63-bit integer seed (for torch / jax) for one role and key path."""
+    return int(seed_sequence(base, role, *keys).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))

@@ -1,0 +1,27 @@
+# Leave-one-out distinguishability (LOOD), empirical and analytic, with the
+# paper's figures. Run: `snakemake --cores all`; one figure: `snakemake fig_correlation`.
+from snakemake.utils import min_version, validate
+
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/mia.smk"
+include: "rules/nngp.smk"
+include: "rules/influence.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_all_targets(),

@@ -1,0 +1,119 @@
+import math
+
+EXPERIMENTS = list(config["experiments"])
+N_RECORDS = (
+    len(config["records"]["indices"])
+    if config["records"].get("indices")
+    else config["records"]["count"]
+)
+N_IN_CHUNKS = math.ceil(
+    config["training"]["n_in"] / config["training"]["in_models_per_job"]
+)
+N_OUT_GROUPS = math.ceil(N_RECORDS / config["training"]["records_per_job"])
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS),
+    chunk=r"\d+",
+    group=r"\d+",
+
+
+localrules:
+    all,
+    select_records,
+    make_probes,
+    fig_correlation,
+    fig_landscape,
+    fig_activation,
+    fig_vulnerable,
+    fig_reconstruction,
+    fig_influence,
+
+
+def get_arch(wildcards):
+    """The experiment's architecture: `model` with the experiment's overrides."""
+    return {**config["model"], **config["experiments"][wildcards.experiment]}
+
+
+def get_in_chunks(wildcards):
+    """Logit files of every in-model chunk of the experiment."""
+    return expand(
+        "results/{experiment}/nn/in/chunk{chunk}.npz",
+        experiment=wildcards.experiment,
+        chunk=range(N_IN_CHUNKS),
+    )
+
+
+def get_out_groups(wildcards):
+    """Logit files of every out-model record group of the experiment."""
+    return expand(
+        "results/{experiment}/nn/out/group{group}.npz",
+        experiment=wildcards.experiment,
+        group=range(N_OUT_GROUPS),
+    )
+
+
+def get_model_ids(wildcards):
+    """The in-model indices one chunk trains."""
+    per_job = config["training"]["in_models_per_job"]
+    start = int(wildcards.chunk) * per_job
+    return list(range(start, min(start + per_job, config["training"]["n_in"])))
+
+
+def get_group_positions(wildcards):
+    """Positions (rows of records.csv) of the records one out-model job trains."""
+    per_job = config["training"]["records_per_job"]
+    start = int(wildcards.group) * per_job
+    return list(range(start, min(start + per_job, N_RECORDS)))
+
+
+def get_dataset_source(wildcards):
+    """The raw input of prepare_data: the CIFAR-10 archive, a user .npz, or nothing (digits)."""
+    source = config["data"]["source"]
+    if source == "cifar10":
+        return "resources/cifar-10-python.tar.gz"
+    if source == "npz":
+        return config["data"]["path"]
+    return []
+
+
+def get_activation_pair():
+    """The two experiments compared by fig_activation, or none."""
+    pair = config["figures"].get("activation")
+    if not pair:
+        return []
+    unknown = [name for name in pair if name not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(
+            f"figures.activation names {unknown}, not in experiments {EXPERIMENTS}"
+        )
+    return pair
+
+
+def get_figure(name, experiments=None):
+    """PNG paths of one per-experiment figure."""
+    return expand(
+        "results/{experiment}/figures/{name}.png",
+        experiment=experiments or EXPERIMENTS,
+        name=name,
+    )
+
+
+def get_all_targets():
+    """Every figure, table and the per-record query files."""
+    targets = []
+    for name in ["correlation", "landscape", "reconstruction", "influence"]:
+        targets += get_figure(name)
+    if config["nngp"]["all_records"]:
+        targets += get_figure("vulnerable")
+    if get_activation_pair():
+        targets.append("results/comparison/activation.png")
+    return targets
+
+
+def get_weights_output(stage):
+    """A `weights` output for the training rules when training.save_weights is set, else none."""
+    if not config["training"]["save_weights"]:
+        return {}
+    name = "chunk{chunk}" if stage == "in" else "group{group}"
+    return {"weights": f"results/{{experiment}}/nn/{stage}/{name}_weights.pt"}

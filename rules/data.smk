@@ -1,0 +1,61 @@
+rule download_cifar10:
+    output:
+        archive="resources/cifar-10-python.tar.gz",
+    log:
+        "logs/data/download_cifar10.log",
+    params:
+        url=config["data"]["url"],
+        md5=config["data"]["md5"],
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/download_cifar10.py"
+
+
+rule prepare_data:
+    input:
+        source=get_dataset_source,
+    output:
+        dataset="results/{experiment}/data/dataset.npz",
+    log:
+        "logs/data/prepare_data_{experiment}.log",
+    params:
+        data=config["data"],
+        seed=config["seed"],
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/prepare_data.py"
+
+
+rule select_records:
+    input:
+        dataset="results/{experiment}/data/dataset.npz",
+    output:
+        records="results/{experiment}/records.csv",
+    log:
+        "logs/data/select_records_{experiment}.log",
+    params:
+        records=config["records"],
+        seed=config["seed"],
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/select_records.py"
+
+
+rule make_probes:
+    input:
+        dataset="results/{experiment}/data/dataset.npz",
+        records="results/{experiment}/records.csv",
+    output:
+        probes="results/{experiment}/probes.npz",
+    log:
+        "logs/data/make_probes_{experiment}.log",
+    params:
+        t=config["probes"]["t"],
+        seed=config["seed"],
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/make_probes.py"

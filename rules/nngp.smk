@@ -1,0 +1,77 @@
+rule nngp_lood:
+    input:
+        dataset="results/{experiment}/data/dataset.npz",
+        records="results/{experiment}/records.csv",
+    output:
+        lood="results/{experiment}/nngp/lood.csv",
+    log:
+        "logs/nngp/nngp_lood_{experiment}.log",
+    benchmark:
+        "benchmarks/nngp/nngp_lood_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        nngp=config["nngp"],
+        seed=config["seed"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/nngp_lood.py"
+
+
+rule nngp_lood_all:
+    input:
+        dataset="results/{experiment}/data/dataset.npz",
+    output:
+        lood_all="results/{experiment}/nngp/lood_all.csv",
+    log:
+        "logs/nngp/nngp_lood_all_{experiment}.log",
+    benchmark:
+        "benchmarks/nngp/nngp_lood_all_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        nngp=config["nngp"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/nngp_lood_all.py"
+
+
+rule nngp_landscape:
+    input:
+        dataset="results/{experiment}/data/dataset.npz",
+        probes="results/{experiment}/probes.npz",
+    output:
+        landscape="results/{experiment}/nngp/landscape.csv",
+    log:
+        "logs/nngp/nngp_landscape_{experiment}.log",
+    benchmark:
+        "benchmarks/nngp/nngp_landscape_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        nngp=config["nngp"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/nngp_landscape.py"
+
+
+rule optimise_query:
+    input:
+        dataset="results/{experiment}/data/dataset.npz",
+        records="results/{experiment}/records.csv",
+    output:
+        table="results/{experiment}/nngp/query.csv",
+        queries=directory("results/{experiment}/nngp/query"),
+    log:
+        "logs/nngp/optimise_query_{experiment}.log",
+    benchmark:
+        "benchmarks/nngp/optimise_query_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        nngp=config["nngp"],
+        query=config["query"],
+        seed=config["seed"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/optimise_query.py"

@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+import torch
+from _common import setup, torch_threads
+
+from lood.io import load_npz, save_npz
+from lood.train import train_in_chunk
+
+log = setup(snakemake)
+torch_threads(snakemake)
+dataset = load_npz(snakemake.input.dataset)
+records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
+probes = load_npz(snakemake.input.probes)
+R, T, d = probes["queries"].shape
+# In-models are evaluated at every record and at every landscape query.
+eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d)])
+model_ids = snakemake.params.model_ids
+logits, params = train_in_chunk(
+    dataset["X"], dataset["y"], snakemake.params.arch, snakemake.params.training,
+    snakemake.params.seed, model_ids, eval_X, return_params=True,
+)
+save_npz(
+    snakemake.output.logits,
+    model_ids=np.asarray(model_ids),
+    records=records,
+    logits_record=logits[:, :R],
+    logits_probe=logits[:, R:].reshape(len(model_ids), R, T, -1),
+)
+if "weights" in snakemake.output.keys():
+    torch.save(params, snakemake.output.weights)
+log.info("trained %d in-models; logits %s", len(model_ids), logits.shape)

@@ -1,0 +1,30 @@
+import numpy as np
+import pandas as pd
+import torch
+from _common import setup, torch_threads
+
+from lood.io import load_npz, save_npz
+from lood.train import train_out_group
+
+log = setup(snakemake)
+torch_threads(snakemake)
+dataset = load_npz(snakemake.input.dataset)
+positions = snakemake.params.positions
+records = pd.read_csv(snakemake.input.records)["record"].to_numpy()[positions]
+probes = load_npz(snakemake.input.probes)
+# Each record's out-models are evaluated at that record and at its own landscape queries.
+eval_X = [np.concatenate([dataset["X"][[r]], probes["queries"][p]]) for r, p in zip(records, positions)]
+logits, params = train_out_group(
+    dataset["X"], dataset["y"], snakemake.params.arch, snakemake.params.training,
+    snakemake.params.seed, records, snakemake.params.training["n_out"], eval_X, return_params=True,
+)
+save_npz(
+    snakemake.output.logits,
+    records=records,
+    positions=np.asarray(positions),
+    logits_record=logits[:, :, 0],
+    logits_probe=logits[:, :, 1:],
+)
+if "weights" in snakemake.output.keys():
+    torch.save(params, snakemake.output.weights)
+log.info("trained out-models for records %s; logits %s", records.tolist(), logits.shape)

@@ -2,6 +2,8 @@
 # paper's figures. Run: `snakemake --cores all`; one figure: `snakemake fig_correlation`.
 from snakemake.utils import min_version, validate
 
+from lood.config import fill_defaults
+
 
 min_version("9.0")
 
@@ -10,6 +12,8 @@ configfile: "config.yaml"
 
 
 validate(config, "schemas/config.schema.yaml")
+# validate() is skipped inside cluster jobs (Snakemake >= 9.5): fill defaults everywhere.
+fill_defaults(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"

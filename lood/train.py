@@ -30,8 +30,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from lood import seeds
 from lood.errors import LoodInputError
+from lood.seeds import int_seed
 
 ACTIVATIONS = ("relu", "gelu", "erf")
 LOSSES = ("mse", "cross_entropy")
@@ -44,8 +44,8 @@ class TrainResult(NamedTuple):
 
     logits: np.ndarray | None  # (M, P, C) float32 on eval_X
     params: Params | None  # final stacked parameters (M, ...), on the CPU
-    checkpoints: list[Params] | None  # stacked parameters after each epoch, on the CPU
-    lrs: np.ndarray | None  # (epochs,) learning rate used during each epoch
+    checkpoints: list[Params] | None  # checkpoints[e]: stacked parameters after epoch e, on the CPU
+    lrs: np.ndarray | None  # lrs[e]: the learning rate used during epoch e (TracIn's step weights)
 
 
 # ----------------------------------------------------------------------------- architecture
@@ -156,50 +156,57 @@ def _sgd_run(
 ) -> None:
     """Train the stacked `params` in place: X (N, d), T (N, C) targets, order (M, epochs, n) row ids."""
     act = _activation(arch["activation"])
-    name = arch["activation"]
     bias = bool(arch["bias"])
     step = 2 if bias else 1
-    Ws = params[::step]
+    # Weights are trained as (M, fan_out, fan_in) copies (nn.Linear's layout): on CPU the batched
+    # matmuls of the narrow output layer (C columns) run several times faster in this layout.
+    Wt = [w.transpose(1, 2).contiguous() for w in params[::step]]
     bs = params[1::2] if bias else []
-    n_layers = len(Ws)
-    n_classes = T.shape[1]
-    batch_size = int(training["batch_size"])
     momentum = float(training.get("momentum", 0.0))
+    buf_W = [torch.zeros_like(W) for W in Wt] if momentum else []
+    buf_b = [torch.zeros_like(b) for b in bs] if momentum else []
     mse = training.get("loss", "mse") == "mse"
-    bufs = [torch.zeros_like(p) for p in params] if momentum else []
-    n = order.shape[2]
+    n_layers, n_classes, batch_size = len(Wt), T.shape[1], int(training["batch_size"])
+
+    def sync() -> None:
+        for W, w in zip(Wt, params[::step]):
+            w.copy_(W.transpose(1, 2))
+
     for epoch in range(order.shape[1]):
         lr = float(lrs[epoch])
-        Xe = X[order[:, epoch]]  # (M, n, d): each model's shuffled copy of the training set
-        Te = T[order[:, epoch]]
-        for start in range(0, n, batch_size):
-            xb = Xe[:, start : start + batch_size]
-            b = xb.shape[1]
-            hs, zs = [xb], []
+        for start in range(0, order.shape[2], batch_size):
+            idx = order[:, epoch, start : start + batch_size]  # (M, b) rows of each model's minibatch
+            b = idx.shape[1]
+            hs, zs = [X[idx]], []
             for i in range(n_layers):
-                z = torch.baddbmm(bs[i].unsqueeze(1), hs[-1], Ws[i]) if bias else torch.bmm(hs[-1], Ws[i])
+                z = torch.baddbmm(bs[i].unsqueeze(1), hs[-1], Wt[i].transpose(1, 2)) if bias else torch.bmm(hs[-1], Wt[i].transpose(1, 2))
                 if i < n_layers - 1:
                     zs.append(z)
                     hs.append(act(z))
-            # g = dL/dz of the current layer; the loss mean's 1/b (and MSE's 2/C) is folded in here
+            # g = dL/dz, starting from the logits z; the loss mean's 1/b (and MSE's 2/C) is folded in here
             if mse:
-                g = (z - Te[:, start : start + batch_size]).mul_(2.0 / (b * n_classes))
+                g = (z - T[idx]).mul_(2.0 / (b * n_classes))
             else:
-                g = torch.softmax(z, dim=-1).sub_(Te[:, start : start + batch_size]).div_(b)
+                g = torch.softmax(z, dim=-1).sub_(T[idx]).div_(b)
             for i in reversed(range(n_layers)):
-                g_below = _act_backward(name, torch.bmm(g, Ws[i].transpose(1, 2)), zs[i - 1], hs[i]) if i else None
-                grads = [torch.bmm(hs[i].transpose(1, 2), g)]
+                g_below = _act_backward(arch["activation"], torch.bmm(g, Wt[i]), zs[i - 1], hs[i]) if i else None
+                # dL/dW = g^T h goes straight into W (or the momentum buffer): fusing the update
+                # into the matmul saves a weight-sized temporary and a pass over it
+                if momentum:
+                    buf_W[i].baddbmm_(g.transpose(1, 2), hs[i], beta=momentum)
+                    Wt[i].sub_(buf_W[i], alpha=lr)
+                else:
+                    Wt[i].baddbmm_(g.transpose(1, 2), hs[i], alpha=-lr)
                 if bias:
-                    grads.append(g.sum(dim=1))
-                for j, grad in enumerate(grads):
-                    k = i * step + j
+                    grad = g.sum(dim=1)
                     if momentum:
-                        bufs[k].mul_(momentum).add_(grad)
-                        grad = bufs[k]
-                    params[k].sub_(grad, alpha=lr)
+                        grad = buf_b[i].mul_(momentum).add_(grad)
+                    bs[i].sub_(grad, alpha=lr)
                 g = g_below
         if on_epoch is not None:
+            sync()
             on_epoch(epoch)
+    sync()
 
 
 def train_models(
@@ -266,11 +273,19 @@ def train_models(
 
 
 def train_in_chunk(
-    X: np.ndarray, y: np.ndarray, arch: dict, training: dict, base_seed: int, model_ids: Sequence[int], eval_X: np.ndarray
-) -> np.ndarray:
-    """Logits (M, P, C) of in-models `model_ids` (seeds int_seed(base, 'train_in', 0, m)) trained on all of X."""
-    model_seeds = [seeds.int_seed(base_seed, "train_in", 0, int(m)) for m in model_ids]
-    return train_models(X, y, arch, training, model_seeds, eval_X=eval_X).logits
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: dict,
+    training: dict,
+    base_seed: int,
+    model_ids: Sequence[int],
+    eval_X: np.ndarray,
+    return_params: bool = False,
+) -> np.ndarray | tuple[np.ndarray, Params]:
+    """Logits (M, P, C) of in-models `model_ids` (seeds int_seed(base, 'train_in', 0, m)) trained on all of X; with their stacked params if asked."""
+    model_seeds = [int_seed(base_seed, "train_in", 0, int(m)) for m in model_ids]
+    res = train_models(X, y, arch, training, model_seeds, eval_X=eval_X, return_params=return_params)
+    return (res.logits, res.params) if return_params else res.logits
 
 
 def train_out_group(
@@ -282,11 +297,14 @@ def train_out_group(
     records: Sequence[int],
     n_out: int,
     eval_X_per_record: np.ndarray | Sequence[np.ndarray],
-) -> np.ndarray:
-    """Logits (G, n_out, P, C): record r's n_out models (seeds int_seed(base, 'train_out', r, m)) trained without row r."""
+    return_params: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[Params]]:
+    """Logits (G, n_out, P, C) on eval_X_per_record[g] of n_out models trained without row r = records[g] (seeds int_seed(base, 'train_out', r, m)); with G param stacks if asked."""
     C = int(np.max(y)) + 1
-    out = []
+    logits, params = [], []
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
-        model_seeds = [seeds.int_seed(base_seed, "train_out", int(r), m) for m in range(int(n_out))]
-        out.append(train_models(X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C).logits)
-    return np.stack(out)
+        model_seeds = [int_seed(base_seed, "train_out", int(r), m) for m in range(int(n_out))]
+        res = train_models(X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, return_params=return_params, n_classes=C)
+        logits.append(res.logits)
+        params.append(res.params)
+    return (np.stack(logits), params) if return_params else np.stack(logits)

@@ -8,14 +8,17 @@
 # Needs root and Debian's package archive (apt-get). No systemd here, so every
 # daemon is started by hand and its PID recorded in $STATE_DIR/<daemon>.pid.
 #
-# Why slurmdbd + MariaDB: snakemake-executor-plugin-slurm 1.9.2 polls job
-# states only with `sacct` (it has no squeue fallback); without slurmdbd sacct
-# fails and Snakemake waits forever. Real clusters run slurmdbd, so this also
-# exercises the account check (`sacctmgr`) the plugin performs.
+# Why slurmdbd + MariaDB: snakemake-executor-plugin-slurm polls job states
+# with `sacct` whenever the binary exists; without slurmdbd sacct fails and
+# Snakemake waits forever. Real clusters run slurmdbd, so this also exercises
+# the plugin's account check (`sacctmgr`) and lets the test read `sacct`.
 #
 # Quiet on success (one summary line); on failure it prints the daemon logs
-# and exits non-zero.
+# and exits non-zero. For test machines and CI: it owns /etc/slurm (and will
+# not replace a slurm.conf it did not write).
 set -euo pipefail
+# Daemons and admin tools live in sbin, which a non-login root shell may lack.
+export PATH=/usr/local/sbin:/usr/sbin:/sbin:$PATH
 
 CLUSTER=${LOOD_SLURM_CLUSTER:-lood}
 PARTITION=${LOOD_SLURM_PARTITION:-debug}
@@ -52,12 +55,25 @@ declare -A PIDFILE=(
     [slurmd]=/run/slurmd.pid
 )
 
-alive() {  # alive NAME: NAME's PID file names a running process
-    local f=${PIDFILE[$1]} state
-    [[ -s $f ]] || return 1
+# The process name of each daemon: a PID file left from an earlier boot or
+# session may name a PID since reused by something else.
+declare -A COMM=(
+    [munged]=munged [mariadb]=mariadbd
+    [slurmdbd]=slurmdbd [slurmctld]=slurmctld [slurmd]=slurmd
+)
+
+pid_is() {  # pid_is PID COMM: PID is a live process named COMM
+    local pid=$1 state
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] || return 1
     # A killed daemon may linger as a zombie (nothing reaps it here): not alive.
-    state=$(awk '{print $3}' "/proc/$(cat "$f")/stat" 2>/dev/null) || return 1
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
     [[ -n $state && $state != Z && $state != X ]]
+}
+
+alive() {  # alive NAME: NAME's PID file names the running daemon
+    local f=${PIDFILE[$1]}
+    [[ -s $f ]] && pid_is "$(cat "$f")" "${COMM[$1]}"
 }
 
 record() {  # record NAME: remember that this script started NAME
@@ -121,9 +137,9 @@ SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-# No cgroup setup on this VM: track processes by /proc, no task binding.
+# No cgroups here: track processes through /proc; bind tasks with affinity.
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 MpiDefault=none
 SwitchType=switch/none
 ReturnToService=2
@@ -141,6 +157,9 @@ AccountingStorageEnforce=associations
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
 JobCompType=jobcomp/none
+# Keep sbatch --comment (the plugin writes rule_<name>_wildcards_<...> there),
+# so sacct shows which rule each job ran.
+AccountingStoreFlags=job_comment
 NodeName=$HOST NodeAddr=127.0.0.1 ${NODE_HW}State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -161,6 +180,14 @@ StoragePass=$DB_PASS
 EOF
 )
 mkdir -p /etc/slurm
+# Never overwrite a real cluster's configuration.
+for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+    if [[ -s $f ]] && ! head -n 1 "$f" | grep -q "Written by tests/slurm/setup_slurm.sh" \
+        && [[ -z ${LOOD_SLURM_FORCE:-} ]]; then
+        die "$f exists and was not written by this script; refusing to replace it" \
+            "(LOOD_SLURM_FORCE=1 overrides)"
+    fi
+done
 conf_changed=0
 if [[ ! -f /etc/slurm/slurm.conf || $(cat /etc/slurm/slurm.conf) != "$new_conf" ]]; then
     printf '%s\n' "$new_conf" >/etc/slurm/slurm.conf
@@ -180,7 +207,8 @@ if ((conf_changed)); then
         if alive "$d"; then
             log "config changed: stopping $d"
             pid=$(cat "${PIDFILE[$d]}"); kill "$pid"
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+            for _ in $(seq 100); do pid_is "$pid" "${COMM[$d]}" || break; sleep 0.2; done
+            ! pid_is "$pid" "${COMM[$d]}" || die "$d (pid $pid) did not stop"
         fi
     done
 fi

@@ -1,0 +1,115 @@
+"""End to end: the real workflow on a tiny config builds every figure, then has nothing to do."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.e2e
+TINY = ["--configfile", "tests/configs/tiny.yaml"]
+FIGURES = ["correlation", "landscape", "reconstruction", "influence", "vulnerable"]
+
+
+def planned_rules(dry_run_output: str) -> set[str]:
+    """Rule names of the jobs a dry run would execute."""
+    return set(re.findall(r"^rule (\w+):", dry_run_output, flags=re.M)) - {"all"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from conftest import copy_workflow
+
+    wf = copy_workflow(tmp_path_factory.mktemp("e2e") / "wf")
+    run = snakemake(wf, "--cores", "2", *TINY, timeout=1200)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return wf
+
+
+def test_every_figure_is_a_valid_image(tiny_run):
+    for exp in ["relu", "gelu"]:
+        for name in FIGURES:
+            png = tiny_run / "results" / exp / "figures" / f"{name}.png"
+            with Image.open(png) as img:
+                img.verify()
+            assert (png.with_suffix(".pdf")).read_bytes().startswith(b"%PDF")
+    with Image.open(tiny_run / "results" / "comparison" / "activation.png") as img:
+        assert img.size[0] > 200 and img.size[1] > 200
+
+
+def test_tables_have_the_documented_columns(tiny_run):
+    res = tiny_run / "results" / "relu"
+    expected = {
+        "records.csv": ["record", "label"],
+        "nn/mia.csv": ["record", "auc", "auc_std", "diff", "diff_std", "auc_lira"],
+        "nn/landscape.csv": ["record", "t", "auc", "auc_std", "diff"],
+        "nngp/lood.csv": ["record", "kl", "mse", "auc_nngp"],
+        "nngp/lood_all.csv": ["record", "label", "kl", "mse"],
+        "nngp/landscape.csv": ["record", "t", "kl", "mse"],
+        "nngp/query.csv": ["record", "lood_at_record", "lood_optimised", "distance_to_record"],
+        "influence/scores.csv": ["record", "tracin", "influence", "lood_mse", "diff_nn"],
+    }
+    records = pd.read_csv(res / "records.csv")["record"]
+    for name, columns in expected.items():
+        table = pd.read_csv(res / name)
+        assert list(table.columns[: len(columns)]) == columns, name
+        assert table[columns].notna().all().all(), name
+        if name not in ("records.csv", "nngp/lood_all.csv"):
+            assert set(table["record"]) == set(records), name
+    assert len(pd.read_csv(res / "nngp/lood_all.csv")) == 40
+    for record in records:
+        q = np.load(res / "nngp" / "query" / f"{record}.npz")
+        assert q["query"].shape == (64,)
+
+
+def test_experiments_share_data_and_records(tiny_run):
+    a = np.load(tiny_run / "results/relu/data/dataset.npz")
+    b = np.load(tiny_run / "results/gelu/data/dataset.npz")
+    np.testing.assert_array_equal(a["X"], b["X"])
+    pd.testing.assert_frame_equal(pd.read_csv(tiny_run / "results/relu/records.csv"), pd.read_csv(tiny_run / "results/gelu/records.csv"))
+
+
+def test_second_run_does_nothing(tiny_run):
+    run = snakemake(tiny_run, "-n", *TINY)
+    assert run.returncode == 0, run.stderr
+    assert planned_rules(run.stdout) == set(), run.stdout[-2000:]
+    assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_plot_parameter_reruns_only_figures(tiny_run):
+    run = snakemake(tiny_run, "-n", *TINY, "--config", "figures={bootstrap: 150, gallery: 2}")
+    assert run.returncode == 0, run.stderr
+    rules = planned_rules(run.stdout)
+    assert rules and all(r.startswith("plot_") for r in rules), rules
+
+
+def test_named_target_rebuilds_one_figure(tiny_run):
+    (tiny_run / "results/relu/figures/correlation.png").unlink()
+    run = snakemake(tiny_run, "--cores", "1", *TINY, "fig_correlation")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tiny_run / "results/relu/figures/correlation.png").exists()
+    assert "plot_correlation" in run.stderr and "train_" not in run.stderr
+
+
+def test_same_config_gives_same_tables(tiny_run, tmp_path):
+    """Reproducibility: a fresh copy run on the same config yields identical tables."""
+    from conftest import copy_workflow
+
+    wf = copy_workflow(tmp_path / "again")
+    targets = ["results/relu/nn/mia.csv", "results/relu/nngp/lood.csv"]
+    run = snakemake(wf, "--cores", "2", *TINY, *targets, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for t in targets:
+        pd.testing.assert_frame_equal(pd.read_csv(wf / t), pd.read_csv(tiny_run / t))
+
+
+def test_html_report(tiny_run):
+    run = snakemake(tiny_run, *TINY, "--report", "results/report.html")
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (tiny_run / "results/report.html").read_text(errors="replace")
+    assert "correlation.png" in html and "Influence estimators" in html

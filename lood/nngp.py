@@ -632,6 +632,11 @@ def optimise_queries(
         vals, best_q, best = ascend(jnp.asarray(start), float(lr), X_dev, L_dev, jnp.asarray(P[:, j]), jnp.asarray(fit.alpha[r]), float(P[r, j]))
         best_q = np.asarray(best_q)
         per_record[int(r)] = {"query": best_q, "trajectory": np.asarray(vals), "start": start}
-        rows.append((int(r), float(at_record[j]), float(best), float(np.linalg.norm(best_q - gp.X[r]))))
-    table = pd.DataFrame(rows, columns=["record", "lood_at_record", "lood_optimised", "distance_to_record"])
+        z = gp.X[r]
+        cosine = float(best_q @ z / max(np.linalg.norm(best_q) * np.linalg.norm(z), 1e-300))
+        rows.append((int(r), float(at_record[j]), float(best), float(np.linalg.norm(best_q - z)), cosine))
+    # A bias-free ReLU NNGP is positively homogeneous (K(cq, x) = c K(q, x)), so its LOOD is
+    # invariant to rescaling q: the cosine to the record says more than the distance there.
+    columns = ["record", "lood_at_record", "lood_optimised", "distance_to_record", "cosine_to_record"]
+    table = pd.DataFrame(rows, columns=columns)
     return table, per_record

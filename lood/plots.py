@@ -201,10 +201,12 @@ def reconstruction_figure(table: pd.DataFrame, queries: dict[int, np.ndarray], X
     for j, (_, r) in enumerate(rows.iterrows()):
         rec = int(r["record"])
         _show(axes[0, j], as_image(X[rec], shape), f"z = #{rec}\nLOOD {r['lood_at_record']:.2g}")
-        _show(axes[1, j], as_image(queries[rec], shape), f"optimised q\nLOOD {r['lood_optimised']:.2g}\n‖q−z‖ {r['distance_to_record']:.2f}")
+        q = queries[rec] / max(float(np.max(queries[rec])), 1e-12)
+        _show(axes[1, j], as_image(q, shape), f"optimised q\nLOOD {r['lood_optimised']:.2g}\ncos(q, z) {r['cosine_to_record']:.2f}")
     axes[0, 0].set_ylabel("record z")
     axes[1, 0].set_ylabel("query q*")
-    fig.suptitle("Queries that maximise NNGP LOOD, beside the record they single out (pixels clipped to [0, 1])", fontsize=10)
+    fig.suptitle("Queries that maximise NNGP LOOD (ascent from the data mean + noise), beside the record they single out\n"
+                 "(each query divided by its largest pixel: a bias-free ReLU NNGP's LOOD ignores the query's scale)", fontsize=9)
     fig.tight_layout()
     return fig
 

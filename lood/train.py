@@ -261,6 +261,12 @@ def train_models(
         if eval_X is not None:
             E = torch.as_tensor(np.asarray(eval_X), dtype=torch.float32, device=dev)
             logits = forward(params, E, arch).cpu().numpy()
+            diverged = np.flatnonzero(~np.isfinite(logits).reshape(len(seeds), -1).all(axis=1))
+            if len(diverged):
+                raise LoodInputError(
+                    f"{len(diverged)} of {len(seeds)} models diverged (non-finite logits; first seed "
+                    f"{seeds[diverged[0]]}): lower training.lr (now {training['lr']}) or the batch noise"
+                )
     return TrainResult(
         logits=logits,
         params=[p.cpu() for p in params] if return_params else None,

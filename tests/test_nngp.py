@@ -335,7 +335,7 @@ def test_query_gradient_matches_finite_differences(data, activation):
 def test_optimise_queries(data):
     X, y = data
     table, per = nngp.optimise_queries(X, y, np.array([2, 9]), RELU, 0.1, "data", 0.0, 30, 0.02, base_seed=1)
-    assert list(table.columns) == ["record", "lood_at_record", "lood_optimised", "distance_to_record"]
+    assert list(table.columns) == ["record", "lood_at_record", "lood_optimised", "distance_to_record", "cosine_to_record"]
     for row in table.itertuples():
         traj = per[row.record]["trajectory"]
         assert traj.shape == (31,) and np.all(np.isfinite(traj))
@@ -343,6 +343,10 @@ def test_optimise_queries(data):
         assert traj[0] == pytest.approx(row.lood_at_record, rel=1e-8)
         assert row.lood_optimised == pytest.approx(traj.max()) and row.lood_optimised >= row.lood_at_record - 1e-12
         assert row.distance_to_record == pytest.approx(np.linalg.norm(per[row.record]["query"] - X[row.record]))
+        from sklearn.metrics.pairwise import cosine_similarity
+
+        cos = cosine_similarity(per[row.record]["query"][None], X[row.record][None])[0, 0]
+        assert row.cosine_to_record == pytest.approx(cos, rel=1e-10)
     t2, per2 = nngp.optimise_queries(X, y, np.array([9]), RELU, 0.1, "noise", 0.5, 20, 0.05, base_seed=1)
     start = X.mean(0) + 0.5 * seeds.rng(1, "query", 9).standard_normal(6)
     assert np.allclose(per2[9]["start"], start)
@@ -350,3 +354,16 @@ def test_optimise_queries(data):
     assert np.all(np.isfinite(traj)) and traj[-1] > traj[0]  # ascent from noise increases the LOOD
     with pytest.raises(LoodInputError, match="unknown"):
         nngp.optimise_queries(X, y, np.array([9]), RELU, 0.1, "zeros", 0.5, 2, 0.05, base_seed=1)
+
+
+def test_bias_free_relu_lood_is_scale_invariant(data):
+    """K(cq, x) = c K(q, x) for a bias-free ReLU NNGP, so both posteriors scale together and KL is unchanged."""
+    X, y = data
+    gp = nngp.prepare(X, y, RELU, 0.1)
+    f = nngp.query_objective(gp, 4)
+    q = X[4] + 0.3 * np.random.default_rng(5).standard_normal(X.shape[1])
+    for c in (0.5, 3.0):
+        assert float(f(c * q)) == pytest.approx(float(f(q)), rel=1e-8)
+    biased = nngp.prepare(X, y, {**RELU, "bias": True, "b_std": 0.5}, 0.1)
+    g = nngp.query_objective(biased, 4)
+    assert abs(float(g(3.0 * q)) - float(g(q))) > 1e-6 * float(g(q))

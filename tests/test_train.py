@@ -233,3 +233,13 @@ def test_workflow_entry_points_use_their_seeds():
     group_again, group_params = train.train_out_group(X, y, arch, training, 7, [4, 9], 2, probes, return_params=True)
     np.testing.assert_array_equal(group_again, group)
     assert len(group_params) == 2 and group_params[1][0].shape == (2, X.shape[1], 16)
+
+
+def test_divergence_is_reported_not_silently_kept():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 6)), np.arange(40) % 2
+    # A linear model (depth 0) with lr far above 2 / curvature overflows; ReLU nets would just die.
+    arch = {"depth": 0, "width": 8, "activation": "relu", "bias": False, "w_std": 2**0.5, "b_std": 0.0}
+    training = {"epochs": 20, "batch_size": 8, "lr": 100.0, "lr_milestones": [], "lr_gamma": 0.1, "momentum": 0.0, "loss": "mse"}
+    with pytest.raises(LoodInputError, match="diverged.*lower training.lr"):
+        train.train_models(X, y, arch, training, [1, 2], eval_X=X)

@@ -26,15 +26,18 @@ def save_figure(fig: plt.Figure, png: str | os.PathLike, pdf: str | os.PathLike)
     plt.close(fig)
 
 
-def _scatter_with_stats(ax, x, y, n_boot, seed, key, label=None, **kw) -> dict[str, float]:
-    """A scatter with a least-squares line and its correlation summary in the legend."""
+def _scatter_with_stats(ax, x, y, n_boot, seed, key, logx=False, **kw) -> dict[str, float]:
+    """A scatter with a least-squares line (in log10 x when logx) and its correlation summary in the legend."""
     c = correlation(x, y, n_boot, seed, key)
-    ax.scatter(x, y, s=22, alpha=0.8, edgecolor="none", label=label, **kw)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() >= 3 and np.ptp(np.asarray(x)[ok]) > 0:
-        slope, icpt = np.polyfit(np.asarray(x)[ok], np.asarray(y)[ok], 1)
-        xs = np.linspace(np.min(np.asarray(x)[ok]), np.max(np.asarray(x)[ok]), 50)
-        ax.plot(xs, slope * xs + icpt, color="0.3", lw=1, ls="--")
+    ax.scatter(x, y, s=22, alpha=0.8, edgecolor="none", **kw)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if logx else True)
+    u = np.log10(x[ok]) if logx else x[ok]
+    if ok.sum() >= 3 and np.ptp(u) > 0:
+        slope, icpt = np.polyfit(u, y[ok], 1)
+        us = np.linspace(u.min(), u.max(), 50)
+        ax.plot(10**us if logx else us, slope * us + icpt, color="0.3", lw=1, ls="--")
+        ax.set_xscale("log" if logx else "linear")
     ax.text(0.02, 0.98, legend_text(c), transform=ax.transAxes, va="top", ha="left", fontsize=8,
             bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9))
     return c
@@ -65,9 +68,7 @@ def correlation_figure(mia: pd.DataFrame, lood: pd.DataFrame, n_boot: int, seed:
     for k, (ax, (name, x, y, xlabel)) in enumerate(zip(axes, pairs)):
         if y == "auc":
             ax.errorbar(df[x], df[y], yerr=df["auc_std"], fmt="none", ecolor="0.75", lw=0.8, zorder=0)
-        c = _scatter_with_stats(ax, df[x].to_numpy(), df[y].to_numpy(), n_boot, seed, k)
-        if x == "kl":
-            ax.set_xscale("log")
+        c = _scatter_with_stats(ax, df[x].to_numpy(), df[y].to_numpy(), n_boot, seed, k, logx=x == "kl")
         ax.set(xlabel=xlabel, ylabel=ylabels[y])
         rows.append({"pair": name, "x": x, "y": y} | c)
     fig.suptitle("Analytic NNGP LOOD vs empirical leakage of trained networks, per record")
@@ -197,7 +198,7 @@ def reconstruction_figure(table: pd.DataFrame, queries: dict[int, np.ndarray], X
                           max_records: int = 12) -> plt.Figure:
     """Each differing record z beside the query that maximises its LOOD."""
     rows = table.sort_values("lood_optimised", ascending=False).head(max_records)
-    fig, axes = plt.subplots(2, len(rows), figsize=(1.5 * len(rows) + 1, 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(rows), figsize=(1.5 * len(rows) + 1, 4.6), squeeze=False)
     for j, (_, r) in enumerate(rows.iterrows()):
         rec = int(r["record"])
         _show(axes[0, j], as_image(X[rec], shape), f"z = #{rec}\nLOOD {r['lood_at_record']:.2g}")

@@ -1,6 +1,11 @@
 import math
 
-EXPERIMENTS = list(config["experiments"])
+EXPERIMENTS = config["run_experiments"] or list(config["experiments"])
+_unknown = sorted(set(EXPERIMENTS) - set(config["experiments"]))
+if _unknown:
+    raise ValueError(
+        f"run_experiments names {_unknown}, not among experiments {list(config['experiments'])}"
+    )
 N_RECORDS = (
     len(config["records"]["indices"])
     if config["records"].get("indices")
@@ -78,16 +83,16 @@ def get_dataset_source(wildcards):
 
 
 def get_activation_pair():
-    """The two experiments compared by fig_activation, or none."""
+    """The two experiments compared by fig_activation, or none when either is not run."""
     pair = config["figures"].get("activation")
     if not pair:
         return []
-    unknown = [name for name in pair if name not in EXPERIMENTS]
+    unknown = [name for name in pair if name not in config["experiments"]]
     if unknown:
         raise ValueError(
-            f"figures.activation names {unknown}, not in experiments {EXPERIMENTS}"
+            f"figures.activation names {unknown}, not in experiments {list(config['experiments'])}"
         )
-    return pair
+    return pair if set(pair) <= set(EXPERIMENTS) else []
 
 
 def get_figure(name, experiments=None):

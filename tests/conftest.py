@@ -16,6 +16,7 @@ WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "sche
 
 def copy_workflow(dest: Path) -> Path:
     """Copy the workflow (not results) into dest so a test run cannot touch the user's results/."""
+    dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = ROOT / name
         if src.is_dir():

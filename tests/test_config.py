@@ -54,24 +54,33 @@ def test_defaults_are_filled():
     assert config["mia"]["splits"] == 50
 
 
-def test_dry_run_default_workflow():
-    run = snakemake(ROOT, "-n", "--quiet", "rules", timeout=300)
+def test_dry_run_default_workflow(workflow_copy):
+    run = snakemake(workflow_copy, "-n", "--quiet", "rules", timeout=300)
     assert run.returncode == 0, run.stderr
     for rule in ["prepare_data", "train_in_models", "train_out_models", "mia_scores", "nngp_lood", "plot_correlation"]:
         assert rule in run.stdout + run.stderr
 
 
-def test_unknown_key_stops_before_any_job():
-    run = snakemake(ROOT, "-n", "--config", "no_such_key=1", timeout=300)
+def test_unknown_key_stops_before_any_job(workflow_copy):
+    run = snakemake(workflow_copy, "-n", "--config", "no_such_key=1", timeout=300)
     assert run.returncode != 0
     assert "no_such_key" in run.stdout + run.stderr
 
 
-def test_paper_scale_config_dry_runs():
-    run = snakemake(ROOT, "-n", "--quiet", "rules", "--configfile", "config/cifar10.yaml", timeout=300)
+def test_paper_scale_config_dry_runs(workflow_copy):
+    run = snakemake(workflow_copy, "-n", "--quiet", "rules", "--configfile", "config/cifar10.yaml", timeout=300)
     assert run.returncode == 0, run.stderr
     out = run.stdout + run.stderr
     assert "download_cifar10" in out
     # 50 records, one job each, plus 4 in-model chunks, for both experiments.
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     assert counts["train_out_models"] == "100" and counts["train_in_models"] == "8"
+
+
+def test_run_experiments_selects_a_subset(workflow_copy):
+    run = snakemake(workflow_copy, "-n", "--configfile", "config/digits_200.yaml", timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "results/relu_200/figures/correlation.png" in run.stdout
+    assert "results/gelu/" not in run.stdout and "results/relu/" not in run.stdout
+    bad = snakemake(workflow_copy, "-n", "--config", "run_experiments=[nope]", timeout=300)
+    assert bad.returncode != 0 and "nope" in bad.stdout + bad.stderr

@@ -82,7 +82,8 @@ def test_second_run_does_nothing(tiny_run):
 
 
 def test_plot_parameter_reruns_only_figures(tiny_run):
-    run = snakemake(tiny_run, "-n", *TINY, "--config", "figures={bootstrap: 150, gallery: 2}")
+    (tiny_run / "plot_only.yaml").write_text("figures: {bootstrap: 150, gallery: 2}\n")
+    run = snakemake(tiny_run, "-n", "--configfile", "tests/configs/tiny.yaml", "plot_only.yaml")
     assert run.returncode == 0, run.stderr
     rules = planned_rules(run.stdout)
     assert rules and all(r.startswith("plot_") for r in rules), rules
@@ -90,7 +91,7 @@ def test_plot_parameter_reruns_only_figures(tiny_run):
 
 def test_named_target_rebuilds_one_figure(tiny_run):
     (tiny_run / "results/relu/figures/correlation.png").unlink()
-    run = snakemake(tiny_run, "--cores", "1", *TINY, "fig_correlation")
+    run = snakemake(tiny_run, "fig_correlation", "--cores", "1", *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tiny_run / "results/relu/figures/correlation.png").exists()
     assert "plot_correlation" in run.stderr and "train_" not in run.stderr
@@ -102,7 +103,7 @@ def test_same_config_gives_same_tables(tiny_run, tmp_path):
 
     wf = copy_workflow(tmp_path / "again")
     targets = ["results/relu/nn/mia.csv", "results/relu/nngp/lood.csv"]
-    run = snakemake(wf, "--cores", "2", *TINY, *targets, timeout=900)
+    run = snakemake(wf, *targets, "--cores", "2", *TINY, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     for t in targets:
         pd.testing.assert_frame_equal(pd.read_csv(wf / t), pd.read_csv(tiny_run / t))

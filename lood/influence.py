@@ -45,11 +45,12 @@ LossSpec = str | RecordLoss
 
 METHODS = ("auto", "exact", "lissa")
 # The config's `influence` section with its schema defaults (schemas/config.schema.yaml).
+# The same defaults as schemas/config.schema.yaml (the workflow always passes every key).
 INFLUENCE_DEFAULTS: dict[str, Any] = {
     "method": "auto",
-    "exact_max_params": 20000,
-    "damping": 0.01,
-    "lissa_scale": 100.0,
+    "exact_max_params": 12000,
+    "damping": 0.5,
+    "lissa_scale": 20.0,
     "lissa_depth": 500,
     "lissa_repeats": 2,
 }

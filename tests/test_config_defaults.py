@@ -40,3 +40,11 @@ def test_given_values_win_and_experiments_get_nested_defaults():
     fill_defaults(c, SCHEMA)
     assert c["mia"]["splits"] == 7
     assert c["experiments"] == before  # experiment overrides have no defaults: nothing added
+
+
+def test_package_influence_defaults_match_the_schema():
+    from lood.influence import INFLUENCE_DEFAULTS
+
+    c = sparse_config()
+    fill_defaults(c, SCHEMA)
+    assert c["influence"] == INFLUENCE_DEFAULTS

@@ -21,6 +21,25 @@ def planned_rules(dry_run_output: str) -> set[str]:
     return set(re.findall(r"^rule (\w+):", dry_run_output, flags=re.M)) - {"all"}
 
 
+def peak_threads(log: str) -> int:
+    """Most threads held at once by the jobs a Snakemake log shows running (starts and finishes in log order)."""
+    running: dict[str, int] = {}
+    peak, job = 0, None
+    for line in log.splitlines():
+        if re.match(r"(local)?rule \w+:", line):
+            job = {"threads": 1}
+        elif job is not None and (m := re.match(r"\s+(jobid|threads): (\d+)", line)):
+            job[m[1]] = int(m[2])
+        elif job is not None and not line.startswith(" "):
+            if "jobid" in job:
+                running[str(job["jobid"])] = job["threads"]
+                peak = max(peak, sum(running.values()))
+            job = None
+        if m := re.match(r"Finished jobid: (\d+)", line):
+            running.pop(m[1], None)
+    return peak
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from conftest import copy_workflow
@@ -28,6 +47,7 @@ def tiny_run(tmp_path_factory):
     wf = copy_workflow(tmp_path_factory.mktemp("e2e") / "wf")
     run = snakemake(wf, "--cores", "2", *TINY, timeout=1200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    (wf / "tiny_run.log").write_text(run.stderr)
     return wf
 
 
@@ -65,6 +85,13 @@ def test_tables_have_the_documented_columns(tiny_run):
     for record in records:
         q = np.load(res / "nngp" / "query" / f"{record}.npz")
         assert q["query"].shape == (64,)
+
+
+def test_jobs_never_hold_more_threads_than_cores(tiny_run):
+    """The local scheduler keeps to --cores 2 (Snakemake 9.10-9.16 over-subscribed after a lone ready job, #3913)."""
+    log = (tiny_run / "tiny_run.log").read_text()
+    assert log.count("Finished jobid") >= 20
+    assert 1 <= peak_threads(log) <= 2
 
 
 def test_experiments_share_data_and_records(tiny_run):

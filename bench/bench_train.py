@@ -1,6 +1,6 @@
 """Batched training of M models vs a Python loop of M single-model trainings, side by side in one run.
 
-    .venv/bin/python bench/bench_train.py [--quick] [--threads N]
+    .venv/bin/python bench/bench_train.py [--quick] [--threads N [N ...]]
 
 Data: the default experiment's digits (classes 3 and 5, 150 records, 64 features); network
 2 hidden layers x 128 (ReLU, no bias), MSE, lr 0.1. The loop is the original algorithm:
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -120,25 +121,38 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10 epochs instead of 60")
     ap.add_argument(
-        "--threads", type=int, default=1, help="torch intra-op threads (default 1: on 2 cores shared with other work, 2 OpenMP threads stall on small ops)"
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, os.cpu_count() or 1],
+        help="torch intra-op thread counts to compare at (default: 1, i.e. per core, and every core)",
     )
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     epochs = 10 if args.quick else 60
     X, y, _ = data.load_digits_source()
     X, y = data.select_classes(X, y, [3, 5], 150, BASE_SEED)
     model_seeds = list(range(100))
-    print(f"100 models, {X.shape[0]} x {X.shape[1]} digits, 2 x 128 ReLU, {epochs} epochs, {torch.get_num_threads()} torch thread(s), {train.default_device()}")
+    print(f"100 models, {X.shape[0]} x {X.shape[1]} digits, 2 x 128 ReLU, {epochs} epochs, {train.default_device()}")
 
-    for batch_size in (32, 64):
-        tr = training(batch_size, epochs)
-        batched, w_b, c_b = timed(lambda: train.train_models(X, y, ARCH, tr, model_seeds, eval_X=X).logits)
-        looped, w_l, c_l = timed(loop_of_singles, X, y, tr, model_seeds)
-        gap = np.abs(batched - looped).max(axis=(1, 2))
-        print(
-            f"batch {batch_size}: batched {w_b:.2f} s (CPU {c_b:.2f} s), loop of singles {w_l:.2f} s (CPU {c_l:.2f} s), "
-            f"ratio {w_l / w_b:.1f}x (CPU {c_l / c_b:.1f}x); |logit difference| per model: median {np.median(gap):.1e}, max {gap.max():.1e}"
-        )
+    # Both sides get the same threads: 1 thread compares work per core (what the workflow's
+    # one-thread training jobs see, two side by side); all cores compares what one user with
+    # the whole machine waits for.
+    for threads in dict.fromkeys(args.threads):
+        torch.set_num_threads(threads)
+        # warm both paths up (library and thread-pool start-up) before timing them
+        train.train_models(X, y, ARCH, training(32, 1), model_seeds[:4], eval_X=X)
+        loop_of_singles(X, y, training(32, 1), model_seeds[:4])
+        for batch_size in (32, 64):
+            tr = training(batch_size, epochs)
+            batched, w_b, c_b = timed(lambda: train.train_models(X, y, ARCH, tr, model_seeds, eval_X=X).logits)
+            looped, w_l, c_l = timed(loop_of_singles, X, y, tr, model_seeds)
+            gap = np.abs(batched - looped).max(axis=(1, 2))
+            print(
+                f"{threads} torch thread(s), batch {batch_size}: batched {w_b:.2f} s (CPU {c_b:.2f} s), loop of singles {w_l:.2f} s "
+                f"(CPU {c_l:.2f} s), ratio {w_l / w_b:.1f}x (CPU {c_l / c_b:.1f}x); |logit difference| per model: "
+                f"median {np.median(gap):.1e}, max {gap.max():.1e}"
+            )
+    torch.set_num_threads(1)
 
     # The three ways to batch differ by tens of percent, less than load noise on a shared machine:
     # interleave them and keep each one's best of three short runs.
@@ -153,12 +167,12 @@ def main() -> None:
             for name, fn in variants.items():
                 best[name] = min(best[name], timed(fn, X, y, training(batch_size, 10), model_seeds)[2])
         ref = best["hand-written backward"]
-        print(f"batch {batch_size}, 10 epochs, best-of-3 CPU s: " + ", ".join(f"{k} {v:.2f} s ({v / ref:.2f}x)" for k, v in best.items()))
+        print(f"1 thread, batch {batch_size}, 10 epochs, best-of-3 CPU s: " + ", ".join(f"{k} {v:.2f} s ({v / ref:.2f}x)" for k, v in best.items()))
 
     tr = training(64, 60)
     runs = [timed(lambda: train.train_models(X, y, ARCH, tr, model_seeds, exclude=0, eval_X=X[:14]))[1:] for _ in range(3)]
     wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
-    print(f"one record at the default config (100 out-models, 60 epochs, batch 64), best of 3: {wall:.2f} s (CPU {cpu:.2f} s)")
+    print(f"1 thread, one record at the default config (100 out-models, 60 epochs, batch 64), best of 3: {wall:.2f} s (CPU {cpu:.2f} s)")
     n_groups = 2 * (50 + 1)  # relu and gelu: 50 records' out-models + the in-models, 100 models each
     print(
         f"default workflow training (2 experiments x (50 records + in-models) x 100 models): "

@@ -166,6 +166,7 @@ def _sgd_run(
     buf_W = [torch.zeros_like(W) for W in Wt] if momentum else []
     buf_b = [torch.zeros_like(b) for b in bs] if momentum else []
     mse = training.get("loss", "mse") == "mse"
+    relu = arch["activation"] == "relu"
     n_layers, n_classes, batch_size = len(Wt), T.shape[1], int(training["batch_size"])
 
     def sync() -> None:
@@ -181,8 +182,9 @@ def _sgd_run(
             for i in range(n_layers):
                 z = torch.baddbmm(bs[i].unsqueeze(1), hs[-1], Wt[i].transpose(1, 2)) if bias else torch.bmm(hs[-1], Wt[i].transpose(1, 2))
                 if i < n_layers - 1:
-                    zs.append(z)
-                    hs.append(act(z))
+                    # ReLU's backward needs only its output, so it can overwrite z in place
+                    zs.append(None if relu else z)
+                    hs.append(z.clamp_min_(0.0) if relu else act(z))
             # g = dL/dz, starting from the logits z; the loss mean's 1/b (and MSE's 2/C) is folded in here
             if mse:
                 g = (z - T[idx]).mul_(2.0 / (b * n_classes))

@@ -109,9 +109,10 @@ def batched_vmap(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[int])
     return train.forward(params, Xt, ARCH).numpy()
 
 
-def sgd_flops(n: int, epochs: int, n_models: int) -> float:
-    """Multiply-add FLOPs of the batched SGD run: per row, forward and weight gradient of every layer, input gradient below the first."""
-    sizes = train.layer_sizes(ARCH, 64, 2)
+def sgd_flops(X: np.ndarray, epochs: int, n_models: int) -> float:
+    """Multiply-add FLOPs of the batched SGD run on X: per row, forward and weight gradient of every layer, input gradient below the first."""
+    n, d = X.shape
+    sizes = train.layer_sizes(ARCH, d, 2)
     per_row = 2 * sum(a * b for a, b in sizes) * 2 + 2 * sum(a * b for a, b in sizes[1:])
     return float(per_row) * n * epochs * n_models
 
@@ -184,7 +185,7 @@ def main() -> None:
                 f"median {np.median(gap):.1e}, max {gap.max():.1e}"
             )
             # The ceiling: the batched run's arithmetic at the speed of one large matmul.
-            flops, peak = sgd_flops(len(X), epochs, len(model_seeds)), sgemm_peak()
+            flops, peak = sgd_flops(X, epochs, len(model_seeds)), sgemm_peak()
             print(
                 f"    batched arithmetic {flops / 1e9:.0f} GFLOP at {flops / w_b / 1e9:.0f} GFLOP/s; a large matmul runs at {peak:.0f} GFLOP/s "
                 f"here, so even at that speed the ratio would be at most {w_l / (flops / peak / 1e9):.1f}x"

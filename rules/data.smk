@@ -16,9 +16,9 @@ rule prepare_data:
     input:
         source=get_dataset_source,
     output:
-        dataset="results/{experiment}/data/dataset.npz",
+        dataset="results/data/dataset.npz",
     log:
-        "logs/data/prepare_data_{experiment}.log",
+        "logs/data/prepare_data.log",
     params:
         data=config["data"],
         seed=config["seed"],
@@ -30,11 +30,11 @@ rule prepare_data:
 
 rule select_records:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
+        dataset="results/data/dataset.npz",
     output:
-        records="results/{experiment}/records.csv",
+        records="results/data/records.csv",
     log:
-        "logs/data/select_records_{experiment}.log",
+        "logs/data/select_records.log",
     params:
         records=config["records"],
         seed=config["seed"],
@@ -46,12 +46,12 @@ rule select_records:
 
 rule make_probes:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        records="results/{experiment}/records.csv",
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
     output:
-        probes="results/{experiment}/probes.npz",
+        probes="results/data/probes.npz",
     log:
-        "logs/data/make_probes_{experiment}.log",
+        "logs/data/make_probes.log",
     params:
         t=config["probes"]["t"],
         seed=config["seed"],

@@ -51,9 +51,6 @@ rule plot_activation:
         lood=expand(
             "results/{experiment}/nngp/lood.csv", experiment=get_activation_pair()
         ),
-        records=expand(
-            "results/{experiment}/records.csv", experiment=get_activation_pair()
-        ),
     output:
         png=report(
             "results/comparison/activation.png",
@@ -75,7 +72,7 @@ rule plot_vulnerable:
     input:
         lood_all="results/{experiment}/nngp/lood_all.csv",
         mia="results/{experiment}/nn/mia.csv",
-        dataset="results/{experiment}/data/dataset.npz",
+        dataset="results/data/dataset.npz",
     output:
         png=report(
             "results/{experiment}/figures/vulnerable.png",
@@ -98,7 +95,7 @@ rule plot_reconstruction:
     input:
         table="results/{experiment}/nngp/query.csv",
         queries="results/{experiment}/nngp/query",
-        dataset="results/{experiment}/data/dataset.npz",
+        dataset="results/data/dataset.npz",
     output:
         png=report(
             "results/{experiment}/figures/reconstruction.png",

@@ -1,7 +1,7 @@
 rule influence:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        records="results/{experiment}/records.csv",
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
         mia="results/{experiment}/nn/mia.csv",
         lood="results/{experiment}/nngp/lood.csv",
     output:

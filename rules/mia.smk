@@ -1,7 +1,7 @@
 rule mia_scores:
     input:
-        records="results/{experiment}/records.csv",
-        probes="results/{experiment}/probes.npz",
+        records="results/data/records.csv",
+        probes="results/data/probes.npz",
         in_logits=get_in_chunks,
         out_logits=get_out_groups,
     output:

@@ -1,7 +1,7 @@
 rule nngp_lood:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        records="results/{experiment}/records.csv",
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
     output:
         lood="results/{experiment}/nngp/lood.csv",
     log:
@@ -20,7 +20,7 @@ rule nngp_lood:
 
 rule nngp_lood_all:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
+        dataset="results/data/dataset.npz",
     output:
         lood_all="results/{experiment}/nngp/lood_all.csv",
     log:
@@ -38,8 +38,8 @@ rule nngp_lood_all:
 
 rule nngp_landscape:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        probes="results/{experiment}/probes.npz",
+        dataset="results/data/dataset.npz",
+        probes="results/data/probes.npz",
     output:
         landscape="results/{experiment}/nngp/landscape.csv",
     log:
@@ -57,8 +57,8 @@ rule nngp_landscape:
 
 rule optimise_query:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        records="results/{experiment}/records.csv",
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
     output:
         table="results/{experiment}/nngp/query.csv",
         queries=directory("results/{experiment}/nngp/query"),

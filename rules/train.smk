@@ -1,8 +1,8 @@
 rule train_in_models:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        records="results/{experiment}/records.csv",
-        probes="results/{experiment}/probes.npz",
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
+        probes="results/data/probes.npz",
     output:
         **get_weights_output("in"),
         logits="results/{experiment}/nn/in/chunk{chunk}.npz",
@@ -23,9 +23,9 @@ rule train_in_models:
 
 rule train_out_models:
     input:
-        dataset="results/{experiment}/data/dataset.npz",
-        records="results/{experiment}/records.csv",
-        probes="results/{experiment}/probes.npz",
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
+        probes="results/data/probes.npz",
     output:
         **get_weights_output("out"),
         logits="results/{experiment}/nn/out/group{group}.npz",

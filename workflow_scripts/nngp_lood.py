@@ -2,15 +2,14 @@ import pandas as pd
 from _common import setup
 
 from lood.io import load_npz, save_csv
-from lood.nngp import lood_table
+from lood.nngp import lood_table, prepare
+from lood.settings import Arch, NNGPSettings
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
-nngp = snakemake.params.nngp
-table = lood_table(
-    dataset["X"], dataset["y"], records, snakemake.params.arch, nngp["sigma2"],
-    nngp["auc_samples"], snakemake.params.seed, block_size=nngp["block_size"],
-)
+nngp = NNGPSettings.from_config(snakemake.params.nngp)
+gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), nngp.sigma2, nngp.block_size)
+table = lood_table(gp, records, nngp.auc_samples, snakemake.params.seed)
 save_csv(snakemake.output.lood, table)
 log.info("KL-LOOD over %d records: median %.4g, max %.4g", len(table), table["kl"].median(), table["kl"].max())

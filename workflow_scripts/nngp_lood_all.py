@@ -1,11 +1,13 @@
 from _common import setup
 
 from lood.io import load_npz, save_csv
-from lood.nngp import lood_all_table
+from lood.nngp import lood_all_table, prepare
+from lood.settings import Arch, NNGPSettings
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
-nngp = snakemake.params.nngp
-table = lood_all_table(dataset["X"], dataset["y"], snakemake.params.arch, nngp["sigma2"], block_size=nngp["block_size"])
+nngp = NNGPSettings.from_config(snakemake.params.nngp)
+gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), nngp.sigma2, nngp.block_size)
+table = lood_all_table(gp)
 save_csv(snakemake.output.lood_all, table)
 log.info("KL-LOOD of all %d training records: median %.4g, max %.4g", len(table), table["kl"].median(), table["kl"].max())

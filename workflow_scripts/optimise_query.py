@@ -4,16 +4,16 @@ import pandas as pd
 from _common import setup
 
 from lood.io import load_npz, save_csv, save_npz
-from lood.nngp import optimise_queries
+from lood.nngp import prepare
+from lood.query import optimise_queries
+from lood.settings import Arch, NNGPSettings, QuerySettings
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
-q = snakemake.params.query
-table, per_record = optimise_queries(
-    dataset["X"], dataset["y"], records, snakemake.params.arch, snakemake.params.nngp["sigma2"],
-    q["init"], q["init_noise"], q["steps"], q["lr"], snakemake.params.seed,
-)
+nngp = NNGPSettings.from_config(snakemake.params.nngp)
+gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), nngp.sigma2, nngp.block_size)
+table, per_record = optimise_queries(gp, records, QuerySettings.from_config(snakemake.params.query), snakemake.params.seed)
 out = Path(snakemake.output.queries)
 for record, arrays in per_record.items():
     save_npz(out / f"{record}.npz", **arrays)

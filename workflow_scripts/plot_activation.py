@@ -4,9 +4,6 @@ from _common import setup
 from lood.plots import activation_figure, save_figure
 
 log = setup(snakemake)
-records = [pd.read_csv(f) for f in snakemake.input.records]
-if not records[0].equals(records[1]):
-    raise ValueError(f"experiments {snakemake.params.names} selected different records; they must share data and records")
 mia = [pd.read_csv(f) for f in snakemake.input.mia]
 lood = [pd.read_csv(f) for f in snakemake.input.lood]
 fig = activation_figure(mia[0], mia[1], lood[0], lood[1], tuple(snakemake.params.names))

@@ -1,0 +1,125 @@
+"""The NNGP kernel of a fully connected network (neural-tangents stax), evaluated in tiles.
+
+The Gram matrix X1 X2ᵀ comes from BLAS (faster than XLA's float64 matmul on CPU); stax then
+applies the layers' kernel recursion to it tile by tile, on a thread per core.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+from lood.backend import jax, jnp, stax
+from lood.errors import LoodInputError
+from lood.settings import Arch, enum
+
+ACTIVATIONS: dict[str, Callable[[], tuple]] = {"relu": stax.Relu, "gelu": stax.Gelu, "erf": stax.Erf}
+if set(ACTIVATIONS) != set(enum("activation")):  # the schema's enum is the one list of activations
+    raise ImportError(f"kernel.ACTIVATIONS {sorted(ACTIVATIONS)} differ from the schema's {enum('activation')}")
+
+
+@functools.lru_cache(maxsize=None)
+def stax_kernel_fn(key: tuple) -> Callable:
+    depth, act, bias, w_std, b_std = key
+    b = b_std if bias else None
+    layers = []  # layer widths do not enter the infinite-width kernel
+    for _ in range(depth):
+        layers += [stax.Dense(1, W_std=w_std, b_std=b), ACTIVATIONS[act]()]
+    _, _, fn = stax.serial(*layers, stax.Dense(1, W_std=w_std, b_std=b))
+    return fn
+
+
+def kernel_fn(arch: Arch) -> Callable:
+    """The neural-tangents stax kernel function of `arch` (depth x [Dense, activation] + Dense)."""
+    return stax_kernel_fn(arch.kernel_key)
+
+
+@functools.lru_cache(maxsize=None)
+def _tile_fn(key: tuple, d: int) -> Callable:
+    """Jitted (Gram tile, squared norms) -> (NNGP tile, diag K(X1, X1)), for inputs of dimension d."""
+    fn = stax_kernel_fn(key)
+    _, _, identity = stax.Identity()
+
+    def tile(gram, sq1, sq2):
+        template = identity(jnp.zeros((1, d)), jnp.zeros((1, d)))
+        k = template.replace(
+            ntk=None, x1_is_x2=False, nngp=gram / d, cov1=sq1 / d, cov2=sq2 / d,
+            shape1=(gram.shape[0], d), shape2=(gram.shape[1], d),
+        )
+        out = fn(k, get=("nngp", "cov1"))
+        return out.nngp, out.cov1
+
+    return jax.jit(tile)
+
+
+def as_rows(X: np.ndarray) -> np.ndarray:
+    """X as a C-contiguous float64 (n, features) array (images are flattened)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.ascontiguousarray(X.reshape(len(X), -1))
+
+
+def _n_workers() -> int:
+    """Tiles evaluated concurrently: one per CPU core on CPU (XLA runs each tile on one thread)."""
+    if jax.default_backend() != "cpu":
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _pad(a: np.ndarray, shape: tuple, fill: float) -> np.ndarray:
+    """Partial tiles are padded to the full tile shape so that one compilation serves all."""
+    if a.shape == shape:
+        return a
+    out = np.full(shape, fill)
+    out[tuple(slice(0, s) for s in a.shape)] = a
+    return out
+
+
+def kernel_and_diag(X1: np.ndarray, X2: np.ndarray | None, arch: Arch, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """K(X1, X2) in tiles (lower tiles only when X2 is None), and diag K(X1, X1)."""
+    if int(block_size) < 1:
+        raise LoodInputError(f"nngp.block_size must be a positive integer, got {block_size}")
+    X1 = as_rows(X1)
+    sym = X2 is None
+    X2 = X1 if sym else as_rows(X2)
+    if X1.shape[1] != X2.shape[1]:
+        raise LoodInputError(f"inputs have {X1.shape[1]} and {X2.shape[1]} features")
+    n1, n2, d = len(X1), len(X2), X1.shape[1]
+    sq1, sq2 = np.einsum("ij,ij->i", X1, X1), np.einsum("ij,ij->i", X2, X2)
+    K = X1 @ X2.T  # the Gram matrix (numpy uses syrk when X2 is X1); tiles overwrite it in place
+    diag = np.empty(n1)
+    b1, b2 = min(int(block_size), n1), min(int(block_size), n2)
+    tile = _tile_fn(arch.kernel_key, d)
+
+    def run(i0: int, j0: int) -> None:
+        i1, j1 = min(i0 + b1, n1), min(j0 + b2, n2)
+        g = _pad(K[i0:i1, j0:j1], (b1, b2), 0.0)
+        nngp, cov1 = tile(g, _pad(sq1[i0:i1], (b1,), 1.0), _pad(sq2[j0:j1], (b2,), 1.0))
+        block = np.asarray(nngp)[: i1 - i0, : j1 - j0]
+        # XLA's vectorised and scalar code paths may round differently: make diagonal tiles exactly symmetric.
+        K[i0:i1, j0:j1] = (block + block.T) / 2 if sym and i0 == j0 else block
+        if j0 == 0:
+            diag[i0:i1] = np.asarray(cov1)[: i1 - i0]
+
+    jobs = [(i0, j0) for i0 in range(0, n1, b1) for j0 in range(0, n2, b2) if not (sym and j0 > i0)]
+    with ThreadPoolExecutor(_n_workers()) as pool:
+        list(pool.map(lambda ij: run(*ij), jobs))
+    if sym:
+        for i0 in range(0, n1, b1):
+            for j0 in range(i0 + b1, n1, b1):
+                K[i0 : i0 + b1, j0 : j0 + b1] = K[j0 : j0 + b1, i0 : i0 + b1].T
+    return K, diag
+
+
+def nngp_kernel(X1: np.ndarray, X2: np.ndarray | None, arch: Arch, block_size: int) -> np.ndarray:
+    """The NNGP kernel K(X1, X2) (float64, n1 x n2), in tiles; X2 None means K(X1, X1)."""
+    return kernel_and_diag(X1, X2, arch, block_size)[0]
+
+
+def nngp_diag(X: np.ndarray, arch: Arch, block_size: int) -> np.ndarray:
+    """The prior variances K(x, x) of the rows of X, in O(n d)."""
+    X = as_rows(X)
+    return kernel_and_diag(X, X[:1], arch, block_size)[1]

@@ -1,0 +1,190 @@
+"""Typed, frozen settings built from the validated config.
+
+The schema (schemas/config.schema.yaml) is the one home of every default and every enum:
+these classes have no defaults of their own, and the package's functions take them
+instead of loose keyword arguments. `from_config` builds one from a config section after
+Snakemake's `validate` (or `lood.config.fill_defaults`) has filled the defaults in.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+from lood.errors import LoodInputError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+S = TypeVar("S", bound="_Section")
+
+
+@functools.cache
+def schema() -> dict:
+    """The config schema, parsed once."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+@functools.cache
+def enum(name: str) -> tuple[str, ...]:
+    """The allowed values of the schema's enum `$defs/<name>` (e.g. activation, loss)."""
+    try:
+        return tuple(schema()["$defs"][name]["enum"])
+    except KeyError:
+        raise KeyError(f"the schema has no enum $defs/{name}") from None
+
+
+def check_choice(value: str, name: str, key: str) -> str:
+    """`value` if it is one of the schema's enum `name`, else a LoodInputError naming `key`."""
+    allowed = enum(name)
+    if value not in allowed:
+        raise LoodInputError(f"{key} {value!r} unknown; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _frozen(value: Any) -> Any:
+    """Lists become tuples so that settings are hashable."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A config section as a frozen dataclass; SECTION names it in error messages."""
+
+    @classmethod
+    def from_config(cls: type[S], section: Mapping[str, Any], name: str | None = None) -> S:
+        """Build from a config section; every field must be present (defaults come from the schema)."""
+        names = [f.name for f in fields(cls)]
+        missing = [k for k in names if k not in section]
+        if missing:
+            where = name or cls.__name__
+            raise LoodInputError(f"config section {where} lacks {missing}; fill the schema's defaults first")
+        return cls(**{k: _frozen(section[k]) for k in names})
+
+
+@dataclass(frozen=True)
+class Arch(_Section):
+    """The network and the NNGP kernel it is compared with (config `model` + experiment overrides)."""
+
+    depth: int
+    width: int
+    activation: str
+    bias: bool
+    w_std: float
+    b_std: float
+
+    def __post_init__(self) -> None:
+        check_choice(self.activation, "activation", "model.activation")
+        if self.depth < 0 or self.width < 1 or not self.w_std > 0 or self.b_std < 0:
+            raise LoodInputError(
+                f"model needs depth >= 0, width >= 1, w_std > 0, b_std >= 0; got depth={self.depth}, "
+                f"width={self.width}, w_std={self.w_std}, b_std={self.b_std}"
+            )
+
+    @property
+    def kernel_key(self) -> tuple[int, str, bool, float, float]:
+        """What the infinite-width kernel depends on (the width does not enter it)."""
+        return (int(self.depth), self.activation, bool(self.bias), float(self.w_std), float(self.b_std) if self.bias else 0.0)
+
+
+@dataclass(frozen=True)
+class Training(_Section):
+    """How the in- and out-models are trained (config `training`)."""
+
+    n_in: int
+    n_out: int
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_milestones: tuple[int, ...]
+    lr_gamma: float
+    momentum: float
+    loss: str
+    in_models_per_job: int
+    records_per_job: int
+    save_weights: bool
+
+    def __post_init__(self) -> None:
+        check_choice(self.loss, "loss", "training.loss")
+        if self.epochs < 0 or self.batch_size < 1:
+            raise LoodInputError(
+                f"training.epochs must be >= 0 and training.batch_size >= 1 (got {self.epochs}, {self.batch_size})"
+            )
+
+
+@dataclass(frozen=True)
+class NNGPSettings(_Section):
+    """The analytic side (config `nngp`)."""
+
+    sigma2: float
+    all_records: bool
+    auc_samples: int
+    block_size: int
+
+    def __post_init__(self) -> None:
+        if int(self.block_size) < 1:
+            raise LoodInputError(f"nngp.block_size must be a positive integer, got {self.block_size}")
+
+
+@dataclass(frozen=True)
+class QuerySettings(_Section):
+    """Query optimisation (config `query`)."""
+
+    init: str
+    init_noise: float
+    steps: int
+    lr: float
+
+    def __post_init__(self) -> None:
+        check_choice(self.init, "query_init", "query.init")
+        if not self.init_noise >= 0 or int(self.steps) < 0 or not self.lr > 0:
+            raise LoodInputError(
+                f"query needs init_noise >= 0, steps >= 0, lr > 0; got {self.init_noise}, {self.steps}, {self.lr}"
+            )
+
+
+@dataclass(frozen=True)
+class InfluenceSettings(_Section):
+    """Influence-function and TracIn baselines (config `influence`)."""
+
+    method: str
+    exact_max_params: int
+    damping: float
+    lissa_scale: float
+    lissa_depth: int
+    lissa_repeats: int
+
+    def __post_init__(self) -> None:
+        check_choice(self.method, "influence_method", "influence.method")
+
+
+@dataclass(frozen=True)
+class MIASettings(_Section):
+    """The membership-inference attack (config `mia`)."""
+
+    splits: int
+
+
+@dataclass(frozen=True)
+class FigureSettings(_Section):
+    """Figure options (config `figures`)."""
+
+    bootstrap: int
+    landscape_records: int
+    gallery: int
+    activation: tuple[str, ...] | None
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "training": Training,
+    "nngp": NNGPSettings,
+    "query": QuerySettings,
+    "influence": InfluenceSettings,
+    "mia": MIASettings,
+    "figures": FigureSettings,
+}

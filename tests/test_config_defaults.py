@@ -1,26 +1,40 @@
-"""fill_defaults agrees with Snakemake's validating default-filler, without validating."""
+"""One home for every default and enum: the schema. fill_defaults agrees with Snakemake's filler,
+every settings object builds from the schema's defaults alone, and no package function carries a
+default of its own for a setting."""
 
 from __future__ import annotations
 
 import copy
+import importlib
+import inspect
+import pkgutil
+from dataclasses import fields
 
 import yaml
 from snakemake.utils import validate
 
+import lood
 from conftest import ROOT
+from lood import settings
 from lood.config import fill_defaults
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 
 
+def schema_properties(section: str) -> dict:
+    return settings.schema()["properties"][section]["properties"]
+
+
 def sparse_config() -> dict:
     """The default config with every key that has a schema default removed."""
     c = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for section in ("training", "nngp", "query", "influence", "figures", "mia"):
-        for key in list(c[section]):
-            if key not in {"n_in", "n_out", "epochs", "batch_size", "lr", "sigma2"}:
-                del c[section][key]
-    del c["data"]["classes"], c["data"]["n_records"]
+    for section, value in list(c.items()):
+        if not isinstance(value, dict) or section not in settings.schema()["properties"]:
+            continue
+        props = settings.schema()["properties"][section].get("properties", {})
+        for key in list(value):
+            if "default" in props.get(key, {}):
+                del value[key]
     return c
 
 
@@ -29,12 +43,12 @@ def test_matches_snakemake_validate_defaults():
     fill_defaults(ours, SCHEMA)
     validate(theirs, str(SCHEMA))
     assert ours == theirs
-    assert ours["query"]["steps"] == 200 and ours["data"]["url"].endswith("cifar-10-python.tar.gz")
+    assert ours["data"]["url"].endswith("cifar-10-python.tar.gz")
 
 
 def test_given_values_win_and_experiments_get_nested_defaults():
     c = sparse_config()
-    c["mia"]["splits"] = 7
+    c["mia"] = {"splits": 7}
     c["experiments"]["wide"] = {"width": 512}
     before = copy.deepcopy(c["experiments"])
     fill_defaults(c, SCHEMA)
@@ -42,9 +56,42 @@ def test_given_values_win_and_experiments_get_nested_defaults():
     assert c["experiments"] == before  # experiment overrides have no defaults: nothing added
 
 
-def test_package_influence_defaults_match_the_schema():
-    from lood.influence import INFLUENCE_DEFAULTS
-
+def test_every_settings_object_builds_from_the_schema_defaults_alone():
     c = sparse_config()
     fill_defaults(c, SCHEMA)
-    assert c["influence"] == INFLUENCE_DEFAULTS
+    for section, cls in settings.SECTIONS.items():
+        obj = cls.from_config(c[section])
+        # Each field is a schema key of that section, and the value is what the config gives.
+        for f in fields(cls):
+            assert f.name in schema_properties(section), f"{cls.__name__}.{f.name} is not a key of {section}"
+            assert f.default is inspect.Parameter.empty or f.default.__class__.__name__ == "_MISSING_TYPE"
+            assert getattr(obj, f.name) == settings._frozen(c[section][f.name])
+    arch = settings.Arch.from_config({**c["model"], **c["experiments"]["relu"]})
+    assert arch.activation == "relu"
+
+
+def setting_names() -> set[str]:
+    names = {f.name for cls in settings.SECTIONS.values() for f in fields(cls)}
+    return names | {f.name for f in fields(settings.Arch)}
+
+
+def test_no_package_function_has_a_default_for_a_setting():
+    """A keyword default named like a setting would be a second home for that default."""
+    names, offenders = setting_names(), []
+    for info in pkgutil.walk_packages(lood.__path__, "lood."):
+        module = importlib.import_module(info.name)
+        for fname, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__:
+                continue
+            for p in inspect.signature(fn).parameters.values():
+                if p.name in names and p.default is not inspect.Parameter.empty:
+                    offenders.append(f"{module.__name__}.{fname}({p.name}={p.default!r})")
+    assert not offenders, f"defaults outside the schema: {offenders}"
+
+
+def test_enums_have_one_home():
+    """Lists of allowed values in the package are the schema's enums."""
+    from lood.kernel import ACTIVATIONS
+
+    assert tuple(ACTIVATIONS) == settings.enum("activation")
+    assert settings.schema()["properties"]["model"]["properties"]["activation"] == {"$ref": "#/$defs/activation"}

@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make run   set up the pinned environment (once) and run the default workflow
 #   make test  set up the same environment and run tests, lint and format checks
+#   (make test-fast skips the end-to-end and SLURM tests, for local iteration)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: venv run test bench report clean-results
+.PHONY: venv run test test-fast lint bench report clean-results
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +24,16 @@ run: venv
 	$(BIN)/snakemake --cores all
 	$(BIN)/snakemake --report results/report.html
 
-test: venv
+test: venv lint
 	$(BIN)/python -m pytest
+
+# Local iteration: the unit tests only (no end-to-end workflow runs, no SLURM), then lint.
+test-fast: venv lint
+	$(BIN)/python -m pytest -m "not e2e and not slurm"
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 

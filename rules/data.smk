@@ -7,7 +7,7 @@ rule download_cifar10:
         url=config["data"]["url"],
         md5=config["data"]["md5"],
     conda:
-        "../envs/plot.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow_scripts/download_cifar10.py"
 
@@ -23,7 +23,7 @@ rule prepare_data:
         data=config["data"],
         seed=config["seed"],
     conda:
-        "../envs/plot.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow_scripts/prepare_data.py"
 
@@ -39,7 +39,7 @@ rule select_records:
         records=config["records"],
         seed=config["seed"],
     conda:
-        "../envs/plot.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow_scripts/select_records.py"
 
@@ -56,6 +56,6 @@ rule make_probes:
         t=config["probes"]["t"],
         seed=config["seed"],
     conda:
-        "../envs/plot.yaml"
+        "../envs/data.yaml"
     script:
         "../workflow_scripts/make_probes.py"

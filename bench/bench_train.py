@@ -22,15 +22,18 @@ import time
 import numpy as np
 import torch
 
-from lood import data, train
+from lood import data, settings, train
 
-ARCH = {"depth": 2, "width": 128, "activation": "relu", "bias": False, "w_std": math.sqrt(2.0), "b_std": 0.0}
+ARCH = settings.Arch(depth=2, width=128, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
 BASE_SEED = 2024
 
 
-def training(batch_size: int, epochs: int) -> dict:
-    """The default experiment's training section with the given batch size and epochs."""
-    return {"epochs": epochs, "batch_size": batch_size, "lr": 0.1, "lr_milestones": [], "lr_gamma": 0.1, "momentum": 0.0, "loss": "mse"}
+def training(batch_size: int, epochs: int) -> settings.Training:
+    """The default experiment's training with the given batch size and epochs."""
+    return settings.Training(
+        n_in=100, n_out=100, epochs=epochs, batch_size=batch_size, lr=0.1, lr_milestones=(), lr_gamma=0.1, momentum=0.0,
+        loss="mse", in_models_per_job=100, records_per_job=10, save_weights=False,
+    )
 
 
 def loop_of_singles(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[int]) -> np.ndarray:
@@ -46,13 +49,13 @@ def loop_of_singles(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[in
         with torch.no_grad():
             for lin in net[::2]:
                 fan_in, fan_out = lin.in_features, lin.out_features
-                lin.weight.copy_((torch.randn(fan_in, fan_out, generator=g) * (ARCH["w_std"] / math.sqrt(fan_in))).T)
-        opt = torch.optim.SGD(net.parameters(), lr=tr["lr"])
+                lin.weight.copy_((torch.randn(fan_in, fan_out, generator=g) * (ARCH.w_std / math.sqrt(fan_in))).T)
+        opt = torch.optim.SGD(net.parameters(), lr=tr.lr)
         lossf = torch.nn.MSELoss()
-        for _ in range(tr["epochs"]):
+        for _ in range(tr.epochs):
             perm = torch.randperm(len(Xt), generator=g)
-            for start in range(0, len(Xt), tr["batch_size"]):
-                idx = perm[start : start + tr["batch_size"]]
+            for start in range(0, len(Xt), tr.batch_size):
+                idx = perm[start : start + tr.batch_size]
                 opt.zero_grad()
                 lossf(net(Xt[idx]), T[idx]).backward()
                 opt.step()
@@ -67,7 +70,7 @@ def _stacked_init_and_orders(n: int, tr: dict, model_seeds: list[int]) -> tuple[
     for s in model_seeds:
         inits.append(train.init_params(ARCH, 64, 2, s))
         g = torch.Generator().manual_seed(s)
-        orders.append(torch.stack([torch.randperm(n, generator=g) for _ in range(tr["epochs"])]))
+        orders.append(torch.stack([torch.randperm(n, generator=g) for _ in range(tr.epochs)]))
     return [torch.stack(p) for p in zip(*inits)], torch.stack(orders)
 
 
@@ -77,16 +80,16 @@ def batched_autograd(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[i
     T = torch.nn.functional.one_hot(torch.tensor(y), 2).float() - 0.5
     params, order = _stacked_init_and_orders(len(X), tr, model_seeds)
     params = [p.requires_grad_() for p in params]
-    for epoch in range(tr["epochs"]):
+    for epoch in range(tr.epochs):
         Xe, Te = Xt[order[:, epoch]], T[order[:, epoch]]
-        for start in range(0, len(X), tr["batch_size"]):
-            f = train.forward(params, Xe[:, start : start + tr["batch_size"]], ARCH)
+        for start in range(0, len(X), tr.batch_size):
+            f = train.forward(params, Xe[:, start : start + tr.batch_size], ARCH)
             # sum over models of each model's mean loss: model m's gradient is its own
-            loss = ((f - Te[:, start : start + tr["batch_size"]]) ** 2).mean(dim=(1, 2)).sum()
+            loss = ((f - Te[:, start : start + tr.batch_size]) ** 2).mean(dim=(1, 2)).sum()
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
                 for p, gr in zip(params, grads):
-                    p.sub_(gr, alpha=tr["lr"])
+                    p.sub_(gr, alpha=tr.lr)
     with torch.no_grad():
         return train.forward(params, Xt, ARCH).numpy()
 
@@ -101,11 +104,11 @@ def batched_vmap(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[int])
         return ((train.forward(p, xb, ARCH) - tb) ** 2).mean()
 
     grad_all = torch.func.vmap(torch.func.grad(loss))
-    for epoch in range(tr["epochs"]):
+    for epoch in range(tr.epochs):
         Xe, Te = Xt[order[:, epoch]], T[order[:, epoch]]
-        for start in range(0, len(X), tr["batch_size"]):
-            for p, gr in zip(params, grad_all(params, Xe[:, start : start + tr["batch_size"]], Te[:, start : start + tr["batch_size"]])):
-                p.sub_(gr, alpha=tr["lr"])
+        for start in range(0, len(X), tr.batch_size):
+            for p, gr in zip(params, grad_all(params, Xe[:, start : start + tr.batch_size], Te[:, start : start + tr.batch_size])):
+                p.sub_(gr, alpha=tr.lr)
     return train.forward(params, Xt, ARCH).numpy()
 
 

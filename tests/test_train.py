@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from lood import seeds, train
+from lood import seeds, settings, train
 from lood.errors import LoodInputError
 
 
@@ -34,15 +35,22 @@ def make_data(n: int = 40, d: int = 10, C: int = 3, seed: int = 0) -> tuple[np.n
     return rng.uniform(0, 1, (n, d)), rng.integers(0, C, n)
 
 
-def arch_for(activation: str = "relu", bias: bool = True, depth: int = 2, width: int = 16) -> dict:
-    """A small architecture section."""
-    return {"depth": depth, "width": width, "activation": activation, "bias": bias, "w_std": 1.3, "b_std": 0.2}
+def arch_for(activation: str = "relu", bias: bool = True, depth: int = 2, width: int = 16) -> settings.Arch:
+    """A small architecture."""
+    return settings.Arch(depth=depth, width=width, activation=activation, bias=bias, w_std=1.3, b_std=0.2)
 
 
-def training_for(loss: str = "mse", momentum: float = 0.9, epochs: int = 4) -> dict:
-    """A short training section with a milestone, momentum and a partial last batch."""
+def make_training(**given) -> settings.Training:
+    """A Training from the given keys and the schema's defaults for the rest."""
+    props = settings.schema()["properties"]["training"]["properties"]
+    section = {k: v["default"] for k, v in props.items() if "default" in v}
+    return settings.Training.from_config({"n_in": 4, "n_out": 4, **section, **given})
+
+
+def training_for(loss: str = "mse", momentum: float = 0.9, epochs: int = 4) -> settings.Training:
+    """A short training with a milestone, momentum and a partial last batch."""
     # 40 records, batch 16: two full batches and a partial one of 8 every epoch
-    return {"epochs": epochs, "batch_size": 16, "lr": 0.05, "lr_milestones": [2, 3], "lr_gamma": 0.5, "momentum": momentum, "loss": loss}
+    return make_training(epochs=epochs, batch_size=16, lr=0.05, lr_milestones=[2, 3], lr_gamma=0.5, momentum=momentum, loss=loss)
 
 
 def reference_sgd(X, y, arch, training, seed, C):
@@ -52,33 +60,33 @@ def reference_sgd(X, y, arch, training, seed, C):
     W as (fan_in, fan_out)), then one randperm of the training set per epoch.
     """
     g = torch.Generator().manual_seed(seed)
-    widths = [X.shape[1]] + [arch["width"]] * arch["depth"] + [C]
-    act = {"relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "erf": None}[arch["activation"]]
+    widths = [X.shape[1]] + [arch.width] * arch.depth + [C]
+    act = {"relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "erf": None}[arch.activation]
     layers = []
     for i, (fi, fo) in enumerate(zip(widths[:-1], widths[1:])):
-        lin = torch.nn.Linear(fi, fo, bias=arch["bias"])
+        lin = torch.nn.Linear(fi, fo, bias=arch.bias)
         with torch.no_grad():
-            lin.weight.copy_((torch.randn(fi, fo, generator=g) * (arch["w_std"] / math.sqrt(fi))).T)
-            if arch["bias"]:
-                lin.bias.copy_(torch.randn(fo, generator=g) * arch["b_std"])
+            lin.weight.copy_((torch.randn(fi, fo, generator=g) * (arch.w_std / math.sqrt(fi))).T)
+            if arch.bias:
+                lin.bias.copy_(torch.randn(fo, generator=g) * arch.b_std)
         layers.append(lin)
         if i < len(widths) - 2:
             layers.append(act() if act else ErfModule())
     net = torch.nn.Sequential(*layers)
-    init = [t.detach().clone() for lin in net if isinstance(lin, torch.nn.Linear) for t in ([lin.weight.T] + ([lin.bias] if arch["bias"] else []))]
-    opt = torch.optim.SGD(net.parameters(), lr=training["lr"], momentum=training["momentum"])
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, training["lr_milestones"], training["lr_gamma"])
+    init = [t.detach().clone() for lin in net if isinstance(lin, torch.nn.Linear) for t in ([lin.weight.T] + ([lin.bias] if arch.bias else []))]
+    opt = torch.optim.SGD(net.parameters(), lr=training.lr, momentum=training.momentum)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, training.lr_milestones, training.lr_gamma)
     Xt, yt = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-    if training["loss"] == "mse":
+    if training.loss == "mse":
         target, lossf = torch.nn.functional.one_hot(yt, C).float() - 1.0 / C, torch.nn.MSELoss()
     else:
         target, lossf = yt, torch.nn.CrossEntropyLoss()
     lrs = []
-    for _ in range(training["epochs"]):
+    for _ in range(training.epochs):
         lrs.append(opt.param_groups[0]["lr"])
         perm = torch.randperm(len(X), generator=g)
-        for s in range(0, len(X), training["batch_size"]):
-            idx = perm[s : s + training["batch_size"]]
+        for s in range(0, len(X), training.batch_size):
+            idx = perm[s : s + training.batch_size]
             opt.zero_grad()
             lossf(net(Xt[idx]), target[idx]).backward()
             opt.step()
@@ -118,7 +126,7 @@ def test_batched_equals_single_and_torch_reference(activation, bias, loss, momen
         for p, r in zip(batched.params, ref_final):
             torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
         np.testing.assert_allclose(batched.lrs, lrs)
-    assert len(batched.checkpoints) == training["epochs"]
+    assert len(batched.checkpoints) == training.epochs
     for p, c in zip(batched.params, batched.checkpoints[-1]):
         torch.testing.assert_close(p, c, rtol=0, atol=0)
 
@@ -176,7 +184,7 @@ def test_reproducible_and_seed_dependent():
 
 
 def test_init_variance_matches_w_std():
-    arch = {"depth": 2, "width": 512, "activation": "relu", "bias": True, "w_std": 1.7, "b_std": 0.3}
+    arch = settings.Arch(depth=2, width=512, activation="relu", bias=True, w_std=1.7, b_std=0.3)
     d, C = 256, 10
     W1, b1, W2, b2, W3, b3 = train.init_params(arch, d, C, seed=3, dtype=torch.float64)
     assert [tuple(p.shape) for p in (W1, b1, W2, b2, W3, b3)] == [(256, 512), (512,), (512, 512), (512,), (512, 10), (10,)]
@@ -187,19 +195,18 @@ def test_init_variance_matches_w_std():
         assert abs(W.mean().item()) < 5 * math.sqrt(var / n)
     b = torch.cat([b1, b2, b3])
     assert abs(b.var().item() / 0.3**2 - 1) < 5 * math.sqrt(2 / b.numel())
-    assert train.init_params({**arch, "bias": False}, d, C, seed=3)[1].shape == (512, 512)
+    assert train.init_params(dataclasses.replace(arch, bias=False), d, C, seed=3)[1].shape == (512, 512)
 
 
 def test_unknown_activation_and_loss_are_input_errors():
-    X, y = make_data()
-    with pytest.raises(LoodInputError, match="relu, gelu, erf"):
-        train.init_params(arch_for("tanh"), 10, 3, 0)
-    with pytest.raises(LoodInputError, match="mse, cross_entropy"):
-        train.train_models(X, y, arch_for(), {**training_for(), "loss": "hinge"}, [0])
+    with pytest.raises(LoodInputError, match=", ".join(settings.enum("activation"))):
+        arch_for("tanh")
+    with pytest.raises(LoodInputError, match=", ".join(settings.enum("loss"))):
+        training_for(loss="hinge")
 
 
 def test_epoch_lrs_match_multisteplr():
-    training = {"epochs": 7, "lr": 0.3, "lr_milestones": [2, 5, 5], "lr_gamma": 0.1}
+    training = make_training(epochs=7, batch_size=8, lr=0.3, lr_milestones=[2, 5, 5], lr_gamma=0.1)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [2, 5, 5], 0.1)
     expected = []
@@ -224,13 +231,14 @@ def test_workflow_entry_points_use_their_seeds():
     torch.testing.assert_close(train.forward(params, torch.tensor(Q, dtype=torch.float32), arch).numpy(), chunk)
 
     probes = [X[[4, 5]], X[[9, 10]]]
-    group = train.train_out_group(X, y, arch, training, 7, [4, 9], 2, probes)
+    training = dataclasses.replace(training, n_out=2)
+    group = train.train_out_group(X, y, arch, training, 7, [4, 9], probes)
     assert group.shape == (2, 2, 2, 3)
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
         ref = train.train_models(np.delete(X, r, 0), np.delete(y, r), arch, training, s, eval_X=probes[g], n_classes=3).logits
         np.testing.assert_array_equal(group[g], ref)
-    group_again, group_params = train.train_out_group(X, y, arch, training, 7, [4, 9], 2, probes, return_params=True)
+    group_again, group_params = train.train_out_group(X, y, arch, training, 7, [4, 9], probes, return_params=True)
     np.testing.assert_array_equal(group_again, group)
     assert len(group_params) == 2 and group_params[1][0].shape == (2, X.shape[1], 16)
 
@@ -239,7 +247,7 @@ def test_divergence_is_reported_not_silently_kept():
     rng = np.random.default_rng(0)
     X, y = rng.random((40, 6)), np.arange(40) % 2
     # A linear model (depth 0) with lr far above 2 / curvature overflows; ReLU nets would just die.
-    arch = {"depth": 0, "width": 8, "activation": "relu", "bias": False, "w_std": 2**0.5, "b_std": 0.0}
-    training = {"epochs": 20, "batch_size": 8, "lr": 100.0, "lr_milestones": [], "lr_gamma": 0.1, "momentum": 0.0, "loss": "mse"}
+    arch = settings.Arch(depth=0, width=8, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
+    training = make_training(epochs=20, batch_size=8, lr=100.0, lr_milestones=[], lr_gamma=0.1, momentum=0.0, loss="mse")
     with pytest.raises(LoodInputError, match="diverged.*lower training.lr"):
         train.train_models(X, y, arch, training, [1, 2], eval_X=X)

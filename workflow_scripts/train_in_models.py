@@ -4,6 +4,7 @@ import torch
 from _common import setup, torch_threads
 
 from lood.io import load_npz, save_npz
+from lood.settings import Arch, Training
 from lood.train import train_in_chunk
 
 log = setup(snakemake)
@@ -16,8 +17,8 @@ R, T, d = probes["queries"].shape
 eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d)])
 model_ids = snakemake.params.model_ids
 logits, params = train_in_chunk(
-    dataset["X"], dataset["y"], snakemake.params.arch, snakemake.params.training,
-    snakemake.params.seed, model_ids, eval_X, return_params=True,
+    dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
+    Training.from_config(snakemake.params.training), snakemake.params.seed, model_ids, eval_X, return_params=True,
 )
 save_npz(
     snakemake.output.logits,

@@ -4,6 +4,7 @@ import torch
 from _common import setup, torch_threads
 
 from lood.io import load_npz, save_npz
+from lood.settings import Arch, Training
 from lood.train import train_out_group
 
 log = setup(snakemake)
@@ -15,8 +16,8 @@ probes = load_npz(snakemake.input.probes)
 # Each record's out-models are evaluated at that record and at its own landscape queries.
 eval_X = [np.concatenate([dataset["X"][[r]], probes["queries"][p]]) for r, p in zip(records, positions)]
 logits, params = train_out_group(
-    dataset["X"], dataset["y"], snakemake.params.arch, snakemake.params.training,
-    snakemake.params.seed, records, snakemake.params.training["n_out"], eval_X, return_params=True,
+    dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
+    Training.from_config(snakemake.params.training), snakemake.params.seed, records, eval_X, return_params=True,
 )
 save_npz(
     snakemake.output.logits,

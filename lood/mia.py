@@ -13,9 +13,16 @@ one landscape query), under one integer seed:
   the in-models as positives. ``auc`` is the mean over splits, ``auc_std`` the (population) std.
 * LiRA: the same, one-dimensional, on the logit-scaled confidence of the true label
   phi = log(p_y / (1 - p_y)); ``auc_lira`` is the mean over the same splits.
-* Prediction difference: ``diff`` = mean over outputs of (mean in-logit - mean out-logit)^2 using
-  all models; ``diff_std`` its bootstrap standard error, from ``splits`` resamples (models drawn
-  with replacement within the in- and within the out-models) drawn after the splits, from the same rng.
+* Prediction difference (docs/math.md §9): ``diff_raw`` = mean over outputs of (mean in-logit -
+  mean out-logit)^2 using all models; ``diff`` = diff_raw - mean over outputs of (s2_in / n_in +
+  s2_out / n_out), the unbiased estimate of the squared difference of expected logits (s2 the
+  sample variances, ddof = 1; it can be negative); ``diff_std`` the bootstrap standard error of
+  ``diff``, from ``splits`` resamples (models drawn with replacement within the in- and within the
+  out-models) drawn after the splits, from the same rng.
+* ``auc_p``: one-sided p-value of "AUC > 1/2", conservative: under no leakage every split's AUC
+  is a Mann-Whitney statistic of its held-out halves (sizes h_in, h_out) with mean 1/2 and variance
+  v0 = (h_in + h_out + 1) / (12 h_in h_out), and the mean over splits has variance at most v0;
+  p = 1 - Phi((auc - 1/2) / sqrt(v0)) (normal approximation).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from lood import seeds
 from lood.errors import LoodInputError
@@ -98,8 +105,22 @@ def _check_logits(in_logits: np.ndarray, out_logits: np.ndarray) -> None:
         raise LoodInputError("model logits contain NaN or inf: training diverged; lower training.lr")
 
 
+def diff_unbiased(in_logits: np.ndarray, out_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(diff, diff_raw) along the model axis -2 of (..., M, C) logits: mean_c Δ̂_c² minus its noise floor (docs/math.md §9)."""
+    m_in, m_out = in_logits.shape[-2], out_logits.shape[-2]
+    raw = ((in_logits.mean(axis=-2) - out_logits.mean(axis=-2)) ** 2).mean(axis=-1)
+    floor = (in_logits.var(axis=-2, ddof=1) / m_in + out_logits.var(axis=-2, ddof=1) / m_out).mean(axis=-1)
+    return raw - floor, raw
+
+
+def auc_p_value(auc_mean: float, held_in: int, held_out: int) -> float:
+    """Conservative one-sided p-value of mean split AUC > 1/2 (module docstring; normal approximation)."""
+    v0 = (held_in + held_out + 1) / (12.0 * held_in * held_out)
+    return float(norm.sf((auc_mean - 0.5) / np.sqrt(v0)))
+
+
 def mia_record(in_logits: np.ndarray, out_logits: np.ndarray, label: int, splits: int, seed: int) -> dict[str, float]:
-    """Attack AUC (mean, std over half-splits), prediction difference (and its bootstrap SE) and LiRA AUC for one record."""
+    """Attack AUC (mean, std over half-splits, p-value), prediction difference (unbiased, raw, bootstrap SE) and LiRA AUC."""
     in_logits = np.asarray(in_logits, dtype=np.float64)
     out_logits = np.asarray(out_logits, dtype=np.float64)
     _check_logits(in_logits, out_logits)
@@ -115,15 +136,21 @@ def mia_record(in_logits: np.ndarray, out_logits: np.ndarray, label: int, splits
 
     boot_in = rng.integers(0, len(in_logits), size=(int(splits), len(in_logits)))
     boot_out = rng.integers(0, len(out_logits), size=(int(splits), len(out_logits)))
-    boot = ((in_logits[boot_in].mean(axis=1) - out_logits[boot_out].mean(axis=1)) ** 2).mean(axis=1)
-    diff = float(((in_logits.mean(axis=0) - out_logits.mean(axis=0)) ** 2).mean())
+    boot, _ = diff_unbiased(in_logits[boot_in], out_logits[boot_out])
+    diff, diff_raw = diff_unbiased(in_logits, out_logits)
     return {
         "auc": float(aucs.mean()),
         "auc_std": float(aucs.std()),
-        "diff": diff,
+        "auc_p": auc_p_value(float(aucs.mean()), split[1].shape[1], split[3].shape[1]),
+        "diff": float(diff),
+        "diff_raw": float(diff_raw),
         "diff_std": float(boot.std()),
         "auc_lira": float(lira.mean()),
     }
+
+
+MIA_COLUMNS = ["record", "auc", "auc_std", "auc_p", "diff", "diff_raw", "diff_std", "auc_lira"]
+LANDSCAPE_COLUMNS = ["record", "t", "auc", "auc_std", "auc_p", "diff", "diff_raw"]
 
 
 def mia_table(
@@ -138,7 +165,7 @@ def mia_table(
     for j, (rec, lab) in enumerate(zip(records, labels)):
         res = mia_record(in_logits[:, j], out_logits[j], int(lab), splits, seeds.int_seed(base_seed, "mia", int(rec)))
         rows.append({"record": int(rec), **res})
-    return pd.DataFrame(rows, columns=["record", "auc", "auc_std", "diff", "diff_std", "auc_lira"])
+    return pd.DataFrame(rows, columns=MIA_COLUMNS)
 
 
 def mia_landscape_table(
@@ -160,5 +187,6 @@ def mia_landscape_table(
         seed = seeds.int_seed(base_seed, "mia", int(rec))
         for k, tk in enumerate(t):
             res = mia_record(in_p[:, j, k], out_p[j, :, k], int(lab), splits, seed)
-            rows.append({"record": int(rec), "t": float(tk), "auc": res["auc"], "auc_std": res["auc_std"], "diff": res["diff"]})
-    return pd.DataFrame(rows, columns=["record", "t", "auc", "auc_std", "diff"])
+            rows.append({"record": int(rec), "t": float(tk)} | {c: res[c] for c in LANDSCAPE_COLUMNS[2:]})
+    return pd.DataFrame(rows, columns=LANDSCAPE_COLUMNS)
+

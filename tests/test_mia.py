@@ -87,7 +87,10 @@ def test_splits_reproduced_with_scipy():
     assert res["auc"] == pytest.approx(np.mean(aucs), abs=1e-12)
     assert res["auc_std"] == pytest.approx(np.std(aucs), abs=1e-12)
     assert res["auc_lira"] == pytest.approx(np.mean(liras), abs=1e-12)
-    assert res["diff"] == pytest.approx(np.mean((in_logits.mean(0) - out_logits.mean(0)) ** 2), rel=1e-12)
+    raw = np.mean((in_logits.mean(0) - out_logits.mean(0)) ** 2)
+    assert res["diff_raw"] == pytest.approx(raw, rel=1e-12)
+    floor = np.mean(np.var(in_logits, axis=0, ddof=1) / 120 + np.var(out_logits, axis=0, ddof=1) / 10)
+    assert res["diff"] == pytest.approx(raw - floor, rel=1e-12)
 
 
 def test_singular_covariance_is_handled_by_the_ridge():
@@ -96,6 +99,42 @@ def test_singular_covariance_is_handled_by_the_ridge():
     in_logits, out_logits = np.c_[first[:20] + 3, -first[:20] - 3], np.c_[first[20:], -first[20:]]  # outputs sum to 0 exactly
     res = mia.mia_record(in_logits, out_logits, 0, 10, seed=0)
     assert res["auc"] > 0.9 and np.isfinite(res["auc_std"])
+
+
+def test_unbiased_diff_averages_to_the_true_difference_and_the_raw_one_does_not():
+    """Simulated logits with a known Δ (also Δ = 0): E[diff] = mean_c Δ_c², E[diff_raw] adds the noise floor."""
+    rng = np.random.default_rng(12)
+    reps, n_in, n_out = 20000, 30, 12
+    sd_in, sd_out = np.array([1.0, 0.5, 2.0]), np.array([0.7, 1.5, 1.0])
+    floor = np.mean(sd_in**2 / n_in + sd_out**2 / n_out)
+    for delta in (np.zeros(3), np.array([0.3, -0.1, 0.0]), np.array([1.0, 2.0, -1.0])):
+        in_l = rng.normal(delta, sd_in, (reps, n_in, 3))
+        out_l = rng.normal(0.0, sd_out, (reps, n_out, 3))
+        diff, raw = mia.diff_unbiased(in_l, out_l)
+        truth, se = np.mean(delta**2), diff.std() / np.sqrt(reps)
+        assert abs(diff.mean() - truth) < 4 * se
+        assert abs(raw.mean() - (truth + floor)) < 4 * raw.std() / np.sqrt(reps)
+        assert raw.mean() - truth > 10 * se  # the raw estimate is biased upward, by far more than its noise
+    # Δ = 0: about half the unbiased estimates fall at or below 0, none of the raw ones do
+    diff0, raw0 = mia.diff_unbiased(rng.normal(0, 1, (2000, 30, 2)), rng.normal(0, 1, (2000, 30, 2)))
+    assert 0.4 < np.mean(diff0 <= 0) < 0.8 and np.all(raw0 > 0)
+
+
+def test_auc_p_value_is_valid_and_conservative_under_no_leakage():
+    # the null variance of a Mann-Whitney AUC, against permutations of continuous scores
+    rng = np.random.default_rng(13)
+    scores = rng.normal(size=(20000, 50 + 30))
+    null = mia.auc(scores[:, :50], scores[:, 50:])
+    v0 = (50 + 30 + 1) / (12 * 50 * 30)
+    assert null.var() == pytest.approx(v0, rel=0.05)
+    assert mia.auc_p_value(0.5, 50, 30) == pytest.approx(0.5)
+    assert mia.auc_p_value(0.5 + 1.6448536 * np.sqrt(v0), 50, 30) == pytest.approx(0.05, rel=1e-4)
+    # identical in- and out-distributions: rejections at 5% are at most 5% (up to Monte Carlo error)
+    ps = np.array([mia.mia_record(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), 0, 10, seed=s)["auc_p"]
+                   for s in range(400)])
+    assert np.mean(ps < 0.05) <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / 400)
+    strong = mia.mia_record(rng.normal(size=(40, 2)) + [3.0, 0.0], rng.normal(size=(40, 2)), 0, 10, seed=0)
+    assert strong["auc_p"] < 1e-6
 
 
 def test_diff_std_is_the_standard_error_of_the_difference():
@@ -114,16 +153,17 @@ def test_mia_table_and_landscape_use_per_record_seeds():
     in_p = rng.normal(size=(10, 2, 3, 2))
     out_p = rng.normal(size=(2, 12, 3, 2)) + 0.5
     table = mia.mia_table(records, labels, in_p[:, :, 1], out_p[:, :, 1], 5, base_seed=11)
-    assert list(table.columns) == ["record", "auc", "auc_std", "diff", "diff_std", "auc_lira"]
+    assert list(table.columns) == ["record", "auc", "auc_std", "auc_p", "diff", "diff_raw", "diff_std", "auc_lira"]
     assert table["record"].tolist() == records
     for j, r in enumerate(records):
         expected = mia.mia_record(in_p[:, j, 1], out_p[j, :, 1], labels[j], 5, seeds.int_seed(11, "mia", r))
         assert table.iloc[j][list(expected)].to_dict() == pytest.approx(expected)
     land = mia.mia_landscape_table(records, labels, t, in_p, out_p, 5, base_seed=11)
-    assert list(land.columns) == ["record", "t", "auc", "auc_std", "diff"]
+    assert list(land.columns) == ["record", "t", "auc", "auc_std", "auc_p", "diff", "diff_raw"]
     assert len(land) == 6
     at_zero = land[land["t"] == 0.0].reset_index(drop=True)
-    np.testing.assert_allclose(at_zero[["auc", "auc_std", "diff"]], table[["auc", "auc_std", "diff"]])
+    cols = ["auc", "auc_std", "auc_p", "diff", "diff_raw"]
+    np.testing.assert_allclose(at_zero[cols], table[cols])
     row = land[(land["record"] == 8) & (land["t"] == -1.0)].iloc[0]
     assert row["auc"] == pytest.approx(mia.mia_record(in_p[:, 1, 0], out_p[1, :, 0], 1, 5, seeds.int_seed(11, "mia", 8))["auc"])
 

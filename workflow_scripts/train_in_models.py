@@ -13,8 +13,9 @@ dataset = load_npz(snakemake.input.dataset)
 records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
 probes = load_npz(snakemake.input.probes)
 R, T, d = probes["queries"].shape
-# In-models are evaluated at every record and at every landscape query.
-eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d)])
+# In-models are evaluated at every studied record, at every landscape query and at every
+# training record (logits_train: what nngp.sigma2 = calibrate matches, docs/math.md §12).
+eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d), dataset["X"]])
 model_ids = snakemake.params.model_ids
 logits, params = train_in_chunk(
     dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
@@ -25,7 +26,8 @@ save_npz(
     model_ids=np.asarray(model_ids),
     records=records,
     logits_record=logits[:, :R],
-    logits_probe=logits[:, R:].reshape(len(model_ids), R, T, -1),
+    logits_probe=logits[:, R : R + R * T].reshape(len(model_ids), R, T, -1),
+    logits_train=logits[:, R + R * T :],
 )
 if "weights" in snakemake.output.keys():
     torch.save(params, snakemake.output.weights)

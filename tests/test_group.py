@@ -1,0 +1,195 @@
+"""Leave-group-out (lood.group) against brute-force refits on F minus G, a closed form for duplicates, and a direct sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lood import nngp
+from lood.divergence import lood_at_records
+from lood.errors import LoodInputError
+from lood.gp import fit_gp, targets
+from lood.group import (
+    append_records,
+    check_group,
+    duplicate_table,
+    group_lood,
+    group_posteriors,
+    nearest_same_label,
+    neighbour_table,
+    with_copies,
+)
+from lood.kernel import nngp_kernel
+from lood.settings import Arch
+
+RELU = Arch(depth=2, width=64, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
+BS = 2048
+SIGMA2 = 0.1
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def refit_posterior(K_QS, K_QQ, K_SS, Y_S, sigma2):
+    """Posterior from scratch on the training set S (dense solve, nothing shared with F's factorisation)."""
+    A = K_SS + sigma2 * np.eye(len(K_SS))
+    return K_QS @ np.linalg.solve(A, Y_S), K_QQ - K_QS @ np.linalg.solve(A, K_QS.T)
+
+
+def gauss_kl(mD, SD, mF, SF):
+    """KL(N(mD, SD) || N(mF, SF)) summed over the mean's columns (textbook trace/logdet form)."""
+    q, C = mD.shape
+    SFi = np.linalg.inv(SF)
+    diff = mF - mD
+    return C / 2 * (np.trace(SFi @ SD) - q + np.linalg.slogdet(SF)[1] - np.linalg.slogdet(SD)[1]) + 0.5 * np.sum(diff * (SFi @ diff))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    X = rng.random((40, 6))
+    y = rng.integers(0, 3, 40)
+    K = nngp_kernel(X, None, RELU, BS)
+    return X, y, K, fit_gp(K, targets(y, None), SIGMA2)
+
+
+GROUPS = {1: [7], 2: [3, 30], 8: [0, 4, 9, 13, 21, 22, 35, 39]}
+
+
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_group_posteriors_match_refit_without_the_group(data, k):
+    X, y, K, fit = data
+    G = np.array(GROUPS[k])
+    keep = np.setdiff1d(np.arange(len(X)), G)
+    Y = targets(y, None)
+    rng = np.random.default_rng(k)
+    for Q in [rng.random((5, 6)), X[G], np.vstack([X[G[:1]], rng.random((2, 6))])]:
+        K_QF, K_QQ = nngp_kernel(Q, X, RELU, BS), nngp_kernel(Q, None, RELU, BS)
+        res = group_posteriors(fit, G, K_QF, K_QQ)
+        mD, cD = refit_posterior(K_QF[:, keep], K_QQ, K[np.ix_(keep, keep)], Y[keep], SIGMA2)
+        mF, cF = refit_posterior(K_QF, K_QQ, K, Y, SIGMA2)
+        assert rel_err(res["mean_D"], mD) <= 1e-8 and rel_err(res["cov_D"], cD) <= 1e-8
+        assert rel_err(res["mean_F"], mF) <= 1e-8 and rel_err(res["cov_F"], cF) <= 1e-8
+
+
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_group_lood_at_the_group_matches_refit(data, k):
+    X, y, K, fit = data
+    G = np.array(GROUPS[k])
+    keep = np.setdiff1d(np.arange(len(X)), G)
+    Y = targets(y, None)
+    res = group_lood(fit, G, joint=True)
+    K_GG = K[np.ix_(G, G)]
+    mD, cD = refit_posterior(K[np.ix_(G, keep)], K_GG, K[np.ix_(keep, keep)], Y[keep], SIGMA2)
+    mF, cF = refit_posterior(K[G], K_GG, K, Y, SIGMA2)
+    assert rel_err(res["mean_D"], mD) <= 1e-8 and rel_err(res["cov_D"], cD) <= 1e-8
+    assert rel_err(res["mean_F"], mF) <= 1e-8 and rel_err(res["cov_F"], cF) <= 1e-8
+    assert res["kl"] == pytest.approx(gauss_kl(mD, cD, mF, cF), rel=1e-8)
+    assert res["mse"] == pytest.approx(0.5 * np.mean((mD - mF) ** 2), rel=1e-8)
+    for j in range(k):  # each member as a single query
+        kl_j = gauss_kl(mD[[j]], cD[np.ix_([j], [j])], mF[[j]], cF[np.ix_([j], [j])])
+        assert res["kl_members"][j] == pytest.approx(kl_j, rel=1e-8)
+        assert res["mse_members"][j] == pytest.approx(0.5 * np.mean((mD[j] - mF[j]) ** 2), rel=1e-8)
+    if k == 1:  # the rank-one closed form of lood_at_records
+        one = lood_at_records(fit, np.diag(K), G)
+        assert res["kl"] == pytest.approx(one["kl"][0], rel=1e-8)
+        assert res["kl_members"][0] == pytest.approx(one["kl"][0], rel=1e-8)
+        assert res["mse"] == pytest.approx(one["mse"][0], rel=1e-8)
+        assert rel_err(res["mean_D"][0], one["mean_D"][0]) <= 1e-8
+        assert res["cov_D"][0, 0] == pytest.approx(one["var_D"][0], rel=1e-8)
+
+
+def test_check_group_rejects_bad_groups():
+    with pytest.raises(LoodInputError, match="twice"):
+        check_group([1, 1], 5, "groups.records")
+    with pytest.raises(LoodInputError, match=r"groups\.records.*out of range"):
+        check_group([7], 5, "groups.records")
+    with pytest.raises(LoodInputError, match="at least one"):
+        check_group([], 5, "groups.records")
+
+
+def test_append_records_equals_fitting_the_extended_kernel(data):
+    X, y, K, fit = data
+    rng = np.random.default_rng(0)
+    X_new = np.vstack([rng.random((2, 6)), X[[5]]])  # two new inputs and a copy of record 5
+    y_new = np.array([0, 2, y[5]])
+    X_all = np.vstack([X, X_new])
+    K_all = nngp_kernel(X_all, None, RELU, BS)
+    ext = append_records(fit, K_all[40:, :40], K_all[40:, 40:], targets(y_new, 3))
+    ref = fit_gp(K_all, targets(np.concatenate([y, y_new]), 3), SIGMA2)
+    assert rel_err(ext.chol, ref.chol) <= 1e-10 and rel_err(ext.alpha, ref.alpha) <= 1e-10
+
+
+@pytest.fixture(scope="module")
+def prepared(data):
+    X, y, _, _ = data
+    return nngp.prepare(X, y, RELU, SIGMA2, BS)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 8])
+def test_duplicates_match_refit_and_the_sufficient_statistic(prepared, m):
+    gp = prepared
+    r = 11
+    table = duplicate_table(gp, np.array([r]), [m], 2000, 0)
+    kl, mse = table["kl"].iloc[0], table["mse"].iloc[0]
+    Y = targets(gp.y, None)
+    # Brute force: the kernel of F with m - 1 copies appended, refitted; D is F without the record.
+    idx = np.concatenate([np.arange(40), np.full(m - 1, r)])
+    K_m = nngp_kernel(gp.X[idx], None, RELU, BS)
+    keep = np.arange(40) != r
+    K = K_m[:40, :40]
+    mF, cF = refit_posterior(K_m[[r]], K[np.ix_([r], [r])], K_m, Y[idx], SIGMA2)
+    mD, cD = refit_posterior(K[np.ix_([r], keep)], K[np.ix_([r], [r])], K[np.ix_(keep, keep)], Y[keep], SIGMA2)
+    assert kl == pytest.approx(gauss_kl(mD, cD, mF, cF), rel=1e-8)
+    assert mse == pytest.approx(0.5 * np.mean((mD - mF) ** 2), rel=1e-8)
+    # Closed form: m copies of one noisy observation are one observation with noise σ²/m, added to D.
+    gain = cD[0, 0] / (cD[0, 0] + SIGMA2 / m)
+    var_m, mean_m = cD[0, 0] * (1 - gain), mD[0] + gain * (Y[r] - mD[0])
+    lam = cD[0, 0] / var_m
+    closed = Y.shape[1] / 2 * (lam - 1 - np.log(lam)) + np.sum((mD[0] - mean_m) ** 2) / (2 * var_m)
+    assert kl == pytest.approx(closed, rel=1e-8)
+    if m == 1:
+        assert kl == pytest.approx(lood_at_records(gp.fit, gp.K_diag, [r])["kl"][0], rel=1e-8)
+
+
+def test_duplicates_leak_more_with_more_copies(prepared):
+    table = duplicate_table(prepared, np.array([2, 11, 30]), [1, 2, 4, 8], 2000, 0)
+    for _, rows in table.groupby("record"):
+        assert np.all(np.diff(rows.sort_values("m")["kl"].to_numpy()) > 0)
+
+
+def test_with_copies_rejects_m_below_one(prepared):
+    with pytest.raises(LoodInputError, match="multiplicities"):
+        with_copies(prepared, 3, 0)
+    with pytest.raises(LoodInputError, match="multiplicities"):
+        duplicate_table(prepared, np.array([3]), [1, 0], 100, 0)
+
+
+def test_nearest_same_label_matches_sorting_all_records(data):
+    X, y, _, _ = data
+    for r in [0, 17]:
+        G = nearest_same_label(X, y, r, 4)
+        same = [i for i in range(len(X)) if y[i] == y[r] and i != r]
+        ref = sorted(same, key=lambda i: (np.linalg.norm(X[i] - X[r]), i))[:3]
+        assert G.tolist() == [r] + ref
+    with pytest.raises(LoodInputError, match="neighbour_sizes"):
+        nearest_same_label(X, y, 0, 40)
+
+
+def test_neighbour_table_matches_refit(prepared, data):
+    _, _, K, _ = data
+    gp = prepared
+    table = neighbour_table(gp, np.array([5, 20]), [1, 3])
+    Y = targets(gp.y, None)
+    single = lood_at_records(gp.fit, gp.K_diag, np.arange(40))["kl"]
+    for _, row in table.iterrows():
+        G = np.array(list(map(int, row["members"].split())))
+        keep = np.setdiff1d(np.arange(40), G)
+        mD, cD = refit_posterior(K[np.ix_(G, keep)], K[np.ix_(G, G)], K[np.ix_(keep, keep)], Y[keep], SIGMA2)
+        mF, cF = refit_posterior(K[G], K[np.ix_(G, G)], K, Y, SIGMA2)
+        assert row["kl_group"] == pytest.approx(gauss_kl(mD, cD, mF, cF), rel=1e-8)
+        assert row["kl_single_sum"] == pytest.approx(np.sum(single[G]), rel=1e-12)
+        if row["k"] == 1:
+            assert row["ratio"] == pytest.approx(1.0, rel=1e-8)

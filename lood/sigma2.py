@@ -1,0 +1,267 @@
+"""Choosing the GP noise σ² by a rule that never reads out-models or attack results (docs/math.md §12).
+
+One eigendecomposition K_FF = V diag(λ) Vᵀ serves every σ² of a grid: α(σ²) = V (Λ + σ²)⁻¹ Vᵀ Y,
+μ_F(X) = Y − σ²α = V Λ(Λ + σ²)⁻¹ Vᵀ Y and P_ii = Σ_j V_ij² / (λ_j + σ²), each O(n²) or less per σ².
+
+Rules (`nngp.sigma2`):
+
+* ``calibrate``: least squares between μ_F(x_i; σ²) and the in-models' mean logits on the
+  training records (all n records, all C outputs). For ``training.loss: mse`` the logits are
+  compared as they are (the networks regress the same centred one-hot targets as the GP). For
+  ``cross_entropy`` the logits live on another scale (softmax is invariant to a shift per record,
+  and their size grows with training): both sides are centred per record and a scale a ≥ 0 is
+  fitted, min_a ‖a μ_F − f̄‖², so the rule matches the *shape* of the fit, not its size.
+* ``marginal_likelihood``: maximise the evidence of Y under the GP prior with a fitted output
+  scale a (covariance a (K_FF + σ²I); profile likelihood, â = tr(Yᵀ P Y) / (nC)). The fixed-scale
+  evidence is computed too (`log_evidence`, `fit_scale=False`) and reported, not used.
+* a number: used as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lood import seeds
+from lood.checks import check_records
+from lood.divergence import lood_at_records, nngp_auc
+from lood.errors import LoodInputError
+from lood.stats import correlation, signed_sqrt
+
+RULES = ("calibrate", "marginal_likelihood")
+
+
+@dataclass(frozen=True)
+class KernelEigen:
+    """K_FF = V diag(lam) Vᵀ with the targets in the eigenbasis, VtY = Vᵀ Y."""
+
+    lam: np.ndarray
+    V: np.ndarray
+    Y: np.ndarray
+    VtY: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of training records."""
+        return len(self.lam)
+
+
+@dataclass(frozen=True)
+class SpectralFit:
+    """What the closed form at Q = {z} (lood.divergence.lood_at_records) reads from a GP fit, at one σ²."""
+
+    Y: np.ndarray
+    alpha: np.ndarray
+    p_diag: np.ndarray
+    sigma2: float
+
+    @property
+    def n(self) -> int:
+        """Number of training records."""
+        return len(self.p_diag)
+
+    @property
+    def noise(self) -> float:
+        """The σ² of every formula (no jitter: the grid's σ² > 0)."""
+        return self.sigma2
+
+    def p_diag_at(self, idx: np.ndarray) -> np.ndarray:
+        """P_ii for the given records."""
+        return self.p_diag[np.asarray(idx, dtype=np.int64)]
+
+
+def eigen(K_FF: np.ndarray, Y: np.ndarray) -> KernelEigen:
+    """Eigendecomposition of the kernel (float64; eigenvalues below 0 from round-off set to 0)."""
+    K_FF = np.asarray(K_FF, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    n = len(K_FF)
+    if K_FF.shape != (n, n) or len(Y) != n:
+        raise LoodInputError(f"K_FF must be n x n and Y n x C; got {K_FF.shape} and {Y.shape}")
+    if not np.all(np.isfinite(K_FF)):
+        raise LoodInputError("the kernel matrix has non-finite entries (check X for NaN/inf)")
+    lam, V = np.linalg.eigh((K_FF + K_FF.T) / 2)
+    return KernelEigen(lam=np.maximum(lam, 0.0), V=V, Y=Y, VtY=V.T @ Y)
+
+
+def sigma2_grid(low: float, high: float, points: int) -> np.ndarray:
+    """A log-spaced grid of σ² from low to high (both > 0)."""
+    if not (0 < low < high) or int(points) < 2:
+        raise LoodInputError(
+            f"nngp.grid_min and grid_max must satisfy 0 < grid_min < grid_max and grid_points >= 2; "
+            f"got {low}, {high}, {points}"
+        )
+    return np.geomspace(float(low), float(high), int(points))
+
+
+def _check_sigma2(sigma2: np.ndarray) -> np.ndarray:
+    sigma2 = np.atleast_1d(np.asarray(sigma2, dtype=np.float64))
+    if not np.all(sigma2 > 0):
+        raise LoodInputError(f"every sigma2 of the grid must be > 0, got {sigma2.min()}")
+    return sigma2
+
+
+def spectral_fit(eig: KernelEigen, sigma2: float) -> SpectralFit:
+    """α = V (Λ + σ²)⁻¹ Vᵀ Y and P_ii = Σ_j V_ij² / (λ_j + σ²): O(n²) for one σ²."""
+    s2 = float(_check_sigma2(sigma2)[0])
+    inv = 1.0 / (eig.lam + s2)
+    return SpectralFit(Y=eig.Y, alpha=eig.V @ (inv[:, None] * eig.VtY), p_diag=(eig.V**2) @ inv, sigma2=s2)
+
+
+def train_means(eig: KernelEigen, sigma2: float) -> np.ndarray:
+    """μ_F at the training inputs, Y − σ²α = V Λ(Λ + σ²)⁻¹ Vᵀ Y (n x C; docs/math.md §4, §12)."""
+    s2 = float(_check_sigma2(sigma2)[0])
+    return eig.V @ ((eig.lam / (eig.lam + s2))[:, None] * eig.VtY)
+
+
+def mean_train_logits(in_train_logits: np.ndarray, n: int, C: int) -> np.ndarray:
+    """The in-models' mean logits on the n training records, from (models, n, C) logits."""
+    logits = np.asarray(in_train_logits, dtype=np.float64)
+    if logits.ndim != 3 or logits.shape[1:] != (n, C):
+        raise LoodInputError(
+            f"in-model training logits must be (models, {n} records, {C} outputs), got {logits.shape}: "
+            "rerun train_in_models (it saves logits_train)"
+        )
+    if not np.all(np.isfinite(logits)):
+        raise LoodInputError("in-model training logits contain NaN or inf: training diverged; lower training.lr")
+    return logits.mean(axis=0)
+
+
+def calibration_curve(eig: KernelEigen, target: np.ndarray, grid: np.ndarray, loss: str) -> pd.DataFrame:
+    """The calibrate objective per σ²: mean over records and outputs of (a μ_F − f̄)², and the scale a.
+
+    mse: a = 1 and f̄ as given. cross_entropy: f̄ centred per record (μ_F's rows already sum to 0
+    when Y's do; they are centred too) and a = max(0, ⟨μ, f̄⟩ / ‖μ‖²) fitted per σ². Evaluated in
+    the eigenbasis, where the residual is Λ(Λ + σ²)⁻¹ VᵀY − Vᵀf̄ (V is orthogonal): O(nC) per σ².
+    """
+    grid = _check_sigma2(grid)
+    target = np.asarray(target, dtype=np.float64)
+    if target.shape != eig.Y.shape:
+        raise LoodInputError(f"calibration target must be n x C = {eig.Y.shape}, got {target.shape}")
+    if loss not in ("mse", "cross_entropy"):
+        raise LoodInputError(f"training.loss {loss!r} unknown; allowed: mse, cross_entropy")
+    centre = loss == "cross_entropy"
+    Y = eig.Y - eig.Y.mean(axis=1, keepdims=True) if centre else eig.Y
+    f = target - target.mean(axis=1, keepdims=True) if centre else target
+    VtY, Vtf = eig.V.T @ Y, eig.V.T @ f
+    rows = []
+    for s2 in grid:
+        mu = (eig.lam / (eig.lam + s2))[:, None] * VtY
+        scale = 1.0
+        if centre:
+            mm = float(np.sum(mu * mu))
+            scale = max(float(np.sum(mu * Vtf)) / mm, 0.0) if mm > 0 else 0.0
+        rows.append({"sigma2": float(s2), "objective": float(np.mean((scale * mu - Vtf) ** 2)), "scale": scale})
+    return pd.DataFrame(rows)
+
+
+def log_evidence(eig: KernelEigen, grid: np.ndarray, fit_scale: bool) -> pd.DataFrame:
+    """log p(Y | σ²) of the C independent GP outputs, per σ² (docs/math.md §12), and the output scale.
+
+    Without a fitted scale: −½ tr(YᵀPY) − C/2 log det(K + σ²I) − nC/2 log 2π. With one, a maximises
+    the evidence of covariance a(K + σ²I): â = tr(YᵀPY)/(nC), and the profile value is
+    −nC/2 (1 + log â + log 2π) − C/2 log det(K + σ²I). O(nC) per σ² in the eigenbasis.
+    """
+    grid = _check_sigma2(grid)
+    n, C = eig.Y.shape
+    rows = []
+    for s2 in grid:
+        d = eig.lam + s2
+        quad = float(np.sum(eig.VtY**2 / d[:, None]))
+        logdet = float(np.sum(np.log(d)))
+        if fit_scale:
+            scale = quad / (n * C)
+            value = -n * C / 2 * (1 + np.log(scale) + np.log(2 * np.pi)) - C / 2 * logdet
+        else:
+            scale = 1.0
+            value = -quad / 2 - C / 2 * logdet - n * C / 2 * np.log(2 * np.pi)
+        rows.append({"sigma2": float(s2), "log_evidence": float(value), "scale": scale})
+    return pd.DataFrame(rows)
+
+
+def objective_curve(eig: KernelEigen, rule: str, grid: np.ndarray, target: np.ndarray | None, loss: str) -> pd.DataFrame:
+    """The curve a rule minimises over the grid: columns sigma2, objective, scale.
+
+    calibrate: the calibration mean squared error; marginal_likelihood: −log evidence per
+    record and output, −log p(Y | σ², â) / (nC), with the output scale fitted.
+    """
+    if rule == "calibrate":
+        if target is None:
+            raise LoodInputError("nngp.sigma2: calibrate needs the in-models' logits on the training records")
+        return calibration_curve(eig, target, grid, loss)
+    if rule == "marginal_likelihood":
+        ev = log_evidence(eig, grid, fit_scale=True)
+        return pd.DataFrame({"sigma2": ev["sigma2"], "objective": -ev["log_evidence"] / eig.Y.size, "scale": ev["scale"]})
+    raise LoodInputError(f"nngp.sigma2 {rule!r} unknown; allowed: a number >= 0, {', '.join(RULES)}")
+
+
+def choose_sigma2(curve: pd.DataFrame, rule: str) -> dict[str, float | str | bool]:
+    """The grid point with the smallest objective; `at_edge` flags a minimum on the grid's boundary."""
+    k = int(np.argmin(curve["objective"].to_numpy()))
+    return {
+        "sigma2": float(curve["sigma2"].iloc[k]),
+        "rule": rule,
+        "objective": float(curve["objective"].iloc[k]),
+        "scale": float(curve["scale"].iloc[k]),
+        "at_edge": bool(k in (0, len(curve) - 1)),
+    }
+
+
+def read_sigma2(table: pd.DataFrame) -> float:
+    """The σ² of a sigma2.csv table (one row, column sigma2)."""
+    if len(table) != 1 or "sigma2" not in table:
+        raise LoodInputError(f"sigma2.csv must have one row with a sigma2 column, got columns {list(table.columns)} x {len(table)} rows")
+    value = float(table["sigma2"].iloc[0])
+    if not value >= 0:
+        raise LoodInputError(f"sigma2.csv holds sigma2 = {value}; it must be >= 0")
+    return value
+
+
+def sensitivity_table(
+    eig: KernelEigen,
+    K_diag: np.ndarray,
+    mia: pd.DataFrame,
+    grid: np.ndarray,
+    target: np.ndarray | None,
+    loss: str,
+    auc_samples: int,
+    n_boot: int,
+    base_seed: int,
+) -> pd.DataFrame:
+    """Across the σ² grid: Spearman ρ(KL, MIA AUC), ρ(√MD-LOOD, √diff) with bootstrap CIs, mean |NNGP AUC − MIA AUC|.
+
+    mia needs columns record, auc, diff (unbiased; √ is the signed square root). The LOOD of the
+    studied records is recomputed per σ² from the one eigendecomposition; the NNGP AUC uses the
+    seeds of lood.csv (int_seed(base, 'nngp_auc', record)). Also the two rules' objectives.
+    """
+    grid = _check_sigma2(grid)
+    records = check_records(mia["record"].to_numpy(), eig.n)
+    auc_nn = mia["auc"].to_numpy(dtype=float)
+    sqrt_diff = signed_sqrt(mia["diff"].to_numpy(dtype=float))
+    ml = log_evidence(eig, grid, fit_scale=True)
+    ml_fixed = log_evidence(eig, grid, fit_scale=False)
+    cal = calibration_curve(eig, target, grid, loss) if target is not None else None
+    rows = []
+    for g, s2 in enumerate(grid):
+        res = lood_at_records(spectral_fit(eig, s2), K_diag, records)
+        auc_gp = np.array([
+            nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], auc_samples,
+                     seeds.int_seed(base_seed, "nngp_auc", int(r)))[0]
+            for j, r in enumerate(records)
+        ])
+        c_kl = correlation(res["kl"], auc_nn, n_boot, base_seed, 200)
+        c_md = correlation(np.sqrt(res["mse"]), sqrt_diff, n_boot, base_seed, 201)
+        rows.append({
+            "sigma2": float(s2),
+            "spearman_kl_auc": c_kl["spearman_r"], "spearman_kl_auc_lo": c_kl["spearman_lo"], "spearman_kl_auc_hi": c_kl["spearman_hi"],
+            "spearman_md_diff": c_md["spearman_r"], "spearman_md_diff_lo": c_md["spearman_lo"], "spearman_md_diff_hi": c_md["spearman_hi"],
+            "mean_abs_auc_gap": float(np.mean(np.abs(auc_gp - auc_nn))),
+            "median_auc_nngp": float(np.median(auc_gp)),
+            "median_auc_nn": float(np.median(auc_nn)),
+            "calibration_objective": float(cal["objective"].iloc[g]) if cal is not None else np.nan,
+            "neg_log_evidence_scaled": float(-ml["log_evidence"].iloc[g] / eig.Y.size),
+            "neg_log_evidence_fixed": float(-ml_fixed["log_evidence"].iloc[g] / eig.Y.size),
+        })
+    return pd.DataFrame(rows)

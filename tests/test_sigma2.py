@@ -1,0 +1,165 @@
+"""σ² rules against brute-force Cholesky fits, dense log-densities and planted answers (docs/math.md §12)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize
+from scipy import stats as st
+
+from lood import seeds
+from lood.divergence import lood_at_records, nngp_auc
+from lood.errors import LoodInputError
+from lood.gp import fit_gp
+from lood.sigma2 import (
+    calibration_curve,
+    choose_sigma2,
+    eigen,
+    log_evidence,
+    objective_curve,
+    read_sigma2,
+    sensitivity_table,
+    sigma2_grid,
+    spectral_fit,
+    train_means,
+)
+from lood.stats import signed_sqrt
+
+
+def rbf(X: np.ndarray, length: float = 1.5) -> np.ndarray:
+    sq = np.sum((X[:, None] - X[None]) ** 2, axis=-1)
+    return np.exp(-sq / (2 * length**2))
+
+
+def gp_data(n: int, C: int, noise: float, seed: int, amplitude: float = 1.0):
+    """Inputs, kernel, noise-free GP draws f ~ N(0, aK) per output, and Y = f + N(0, a noise)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    K = rbf(X)
+    L = np.linalg.cholesky(K + 1e-10 * np.eye(n))
+    f = np.sqrt(amplitude) * L @ rng.normal(size=(n, C))
+    Y = f + np.sqrt(amplitude * noise) * rng.normal(size=(n, C))
+    return X, K, f, Y
+
+
+def test_spectral_fit_matches_the_cholesky_fit_and_its_lood():
+    _, K, _, Y = gp_data(60, 3, 0.1, seed=0)
+    eig = eigen(K, Y)
+    for s2 in (1e-3, 0.05, 2.0):
+        chol = fit_gp(K, Y, s2)
+        spec = spectral_fit(eig, s2)
+        np.testing.assert_allclose(spec.alpha, chol.alpha, rtol=1e-8, atol=1e-10 * np.abs(chol.alpha).max())
+        np.testing.assert_allclose(spec.p_diag, chol.p_diag, rtol=1e-8)
+        np.testing.assert_allclose(train_means(eig, s2), Y - s2 * chol.alpha, atol=1e-10)
+        records = np.arange(0, 60, 7)
+        a, b = lood_at_records(spec, np.diag(K), records), lood_at_records(chol, np.diag(K), records)
+        for key in ("kl", "mse", "mean_F", "var_F", "mean_D", "var_D"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-7)
+
+
+def test_calibration_curve_matches_brute_force_refits():
+    _, K, _, Y = gp_data(50, 2, 0.1, seed=1)
+    rng = np.random.default_rng(2)
+    target = 0.8 * Y + 0.1 * rng.normal(size=Y.shape)
+    grid = sigma2_grid(1e-3, 10.0, 9)
+    mse = calibration_curve(eigen(K, Y), target, grid, "mse")
+    ce_target = 3.0 * target + rng.normal(size=(50, 1))  # a scale and a shift per record
+    ce = calibration_curve(eigen(K, Y), ce_target, grid, "cross_entropy")
+    for k, s2 in enumerate(grid):
+        mu = Y - s2 * fit_gp(K, Y, s2).alpha
+        assert mse["objective"][k] == pytest.approx(np.mean((mu - target) ** 2), rel=1e-9)
+        assert mse["scale"][k] == 1.0
+        f = ce_target - ce_target.mean(axis=1, keepdims=True)
+        m = mu - mu.mean(axis=1, keepdims=True)
+        a = np.linalg.lstsq(m.reshape(-1, 1), f.ravel(), rcond=None)[0][0]
+        assert ce["scale"][k] == pytest.approx(a, rel=1e-9)
+        assert ce["objective"][k] == pytest.approx(np.mean((a * m - f) ** 2), rel=1e-9)
+
+
+def test_log_evidence_matches_dense_densities():
+    _, K, _, Y = gp_data(40, 3, 0.2, seed=3)
+    grid = np.array([1e-3, 0.1, 1.0, 5.0])
+    fixed = log_evidence(eigen(K, Y), grid, fit_scale=False)
+    scaled = log_evidence(eigen(K, Y), grid, fit_scale=True)
+    for k, s2 in enumerate(grid):
+        A = K + s2 * np.eye(40)
+        sign, logdet = np.linalg.slogdet(A)
+        dense = -0.5 * np.trace(Y.T @ np.linalg.solve(A, Y)) - 1.5 * logdet - 60 * np.log(2 * np.pi)
+        assert sign > 0 and fixed["log_evidence"][k] == pytest.approx(dense, rel=1e-10)
+        mvn = sum(st.multivariate_normal(np.zeros(40), A).logpdf(Y[:, c]) for c in range(3))
+        assert fixed["log_evidence"][k] == pytest.approx(mvn, rel=1e-8)
+
+        def neg(log_a):
+            return -sum(st.multivariate_normal(np.zeros(40), np.exp(log_a) * A).logpdf(Y[:, c]) for c in range(3))
+
+        best = optimize.minimize_scalar(neg, bounds=(-10, 10), method="bounded", options={"xatol": 1e-10})
+        assert scaled["scale"][k] == pytest.approx(np.exp(best.x), rel=1e-5)
+        assert scaled["log_evidence"][k] == pytest.approx(-best.fun, rel=1e-9)
+
+
+@pytest.mark.parametrize("planted", [0.01, 0.1])
+def test_rules_recover_a_planted_sigma2(planted):
+    """GP draws with known noise σ₀²: the posterior mean at σ₀² is the least-squares (MMSE) estimate of f,
+    so calibrating against the noise-free f recovers σ₀²; the evidence peaks there too."""
+    _, K, f, Y = gp_data(400, 12, planted, seed=4, amplitude=2.5)
+    eig = eigen(K, Y)
+    grid = sigma2_grid(1e-4, 10.0, 81)  # 16 points per decade
+    cal = choose_sigma2(objective_curve(eig, "calibrate", grid, f, "mse"), "calibrate")
+    # a fitted output scale: covariance 2.5 (K + σ²I), so the noise variance 2.5 σ₀² means σ² = σ₀²
+    ml = choose_sigma2(objective_curve(eig, "marginal_likelihood", grid, None, "mse"), "marginal_likelihood")
+    for chosen in (cal, ml):
+        assert not chosen["at_edge"]
+        assert planted / 1.6 < chosen["sigma2"] < planted * 1.6, chosen
+    assert ml["scale"] == pytest.approx(2.5, rel=0.15)
+    # a brute-force grid search with one Cholesky per σ² picks the same point
+    brute = [np.mean((Y - s2 * fit_gp(K, Y, s2).alpha - f) ** 2) for s2 in grid]
+    assert grid[int(np.argmin(brute))] == cal["sigma2"]
+
+
+def test_calibrate_finds_a_planted_grid_point_exactly_for_both_losses():
+    _, K, _, Y = gp_data(80, 2, 0.05, seed=5)
+    eig = eigen(K, Y)
+    grid = sigma2_grid(1e-4, 10.0, 21)
+    planted = grid[7]
+    target = train_means(eig, planted)
+    assert choose_sigma2(calibration_curve(eig, target, grid, "mse"), "calibrate")["sigma2"] == planted
+    # cross-entropy logits: another scale and an arbitrary shift per record
+    logits = 4.0 * target + np.random.default_rng(6).normal(size=(80, 1))
+    chosen = choose_sigma2(calibration_curve(eig, logits, grid, "cross_entropy"), "calibrate")
+    assert chosen["sigma2"] == planted and chosen["scale"] == pytest.approx(4.0, rel=1e-9)
+    assert chosen["objective"] == pytest.approx(0.0, abs=1e-20)
+
+
+def test_choose_flags_the_edge_and_bad_inputs_are_input_errors():
+    curve = pd.DataFrame({"sigma2": [0.1, 1.0, 10.0], "objective": [3.0, 2.0, 1.0], "scale": 1.0})
+    assert choose_sigma2(curve, "calibrate") == {"sigma2": 10.0, "rule": "calibrate", "objective": 1.0, "scale": 1.0, "at_edge": True}
+    _, K, _, Y = gp_data(10, 2, 0.1, seed=7)
+    with pytest.raises(LoodInputError, match="grid_min"):
+        sigma2_grid(1.0, 0.1, 5)
+    with pytest.raises(LoodInputError, match="calibrate needs"):
+        objective_curve(eigen(K, Y), "calibrate", np.array([0.1]), None, "mse")
+    with pytest.raises(LoodInputError, match="unknown"):
+        objective_curve(eigen(K, Y), "cross_validation", np.array([0.1]), None, "mse")
+    with pytest.raises(LoodInputError, match="one row"):
+        read_sigma2(pd.DataFrame({"sigma2": [0.1, 0.2]}))
+    assert read_sigma2(pd.DataFrame({"sigma2": [0.05], "rule": ["calibrate"]})) == 0.05
+
+
+def test_sensitivity_table_recomputes_lood_and_auc_per_sigma2():
+    _, K, _, Y = gp_data(30, 2, 0.1, seed=8)
+    rng = np.random.default_rng(9)
+    records = np.array([1, 4, 9, 16, 25, 27])
+    mia = pd.DataFrame({"record": records, "auc": rng.uniform(0.5, 0.9, 6), "diff": rng.normal(0.01, 0.02, 6)})
+    grid = np.array([0.01, 0.3])
+    table = sensitivity_table(eigen(K, Y), np.diag(K), mia, grid, Y, "mse", 500, 50, 11)
+    assert list(table["sigma2"]) == list(grid)
+    for k, s2 in enumerate(grid):
+        res = lood_at_records(fit_gp(K, Y, s2), np.diag(K), records)
+        auc = np.array([nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], 500,
+                                 seeds.int_seed(11, "nngp_auc", int(r)))[0] for j, r in enumerate(records)])
+        row = table.iloc[k]
+        assert row["spearman_kl_auc"] == pytest.approx(st.spearmanr(res["kl"], mia["auc"]).statistic)
+        assert row["spearman_md_diff"] == pytest.approx(st.spearmanr(np.sqrt(res["mse"]), signed_sqrt(mia["diff"])).statistic)
+        assert row["mean_abs_auc_gap"] == pytest.approx(np.mean(np.abs(auc - mia["auc"])), abs=1e-12)
+        assert row["calibration_objective"] == pytest.approx(np.mean((Y - s2 * fit_gp(K, Y, s2).alpha - Y) ** 2))

@@ -19,6 +19,8 @@ ROLES = {
     "influence": 7,
     "bootstrap": 8,
     "data": 9,
+    "train_in_order": 10,
+    "train_out_order": 11,
 }
 
 

@@ -108,9 +108,11 @@ class Training(_Section):
     in_models_per_job: int
     records_per_job: int
     save_weights: bool
+    data_order: str
 
     def __post_init__(self) -> None:
         check_choice(self.loss, "loss", "training.loss")
+        check_choice(self.data_order, "data_order", "training.data_order")
         if self.epochs < 0 or self.batch_size < 1:
             raise LoodInputError(
                 f"training.epochs must be >= 0 and training.batch_size >= 1 (got {self.epochs}, {self.batch_size})"

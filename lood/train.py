@@ -8,7 +8,10 @@ only when ``arch.bias``), with ``W`` of shape (fan_in, fan_out) so that a layer 
 Training protocol (one model, seed s): a ``torch.Generator`` seeded with s draws the
 initial parameters (layer by layer, W then b) and then, epoch by epoch, a
 ``torch.randperm`` of the training set; minibatches are consecutive slices of it and
-the last partial batch is kept (as ``DataLoader(drop_last=False)``). Plain SGD with
+the last partial batch is kept (as ``DataLoader(drop_last=False)``). With a shared data
+order (``training.data_order: shared``) the epochs' randperms come instead from one
+generator seeded with the order seed, the same for every model of the job unit (all
+in-models; the out-models of one record), and seed s draws only the initialisation. Plain SGD with
 optional momentum (torch.optim.SGD semantics, no dampening, no weight decay); the
 learning rate is multiplied by ``lr_gamma`` at every epoch listed in ``lr_milestones``
 (MultiStepLR semantics). Losses (``settings.enum('loss')``), each averaged over the batch:
@@ -32,7 +35,7 @@ import torch
 
 from lood.checks import check_records
 from lood.errors import LoodInputError
-from lood.seeds import int_seed
+from lood.seeds import ROLES, int_seed
 from lood.settings import Arch, Training, enum
 from lood.trainer import Params, activation, sgd_run
 
@@ -110,6 +113,38 @@ def epoch_lrs(training: Training) -> np.ndarray:
     return float(training.lr) * float(training.lr_gamma) ** passed
 
 
+def init_and_orders(
+    arch: Arch, d: int, n_classes: int, n: int, epochs: int, seeds: Sequence[int], order_seed: int | None
+) -> tuple[Params, torch.Tensor]:
+    """Stacked initial parameters of the models `seeds` and their data order over n rows.
+
+    The order is (M, epochs, n), model m's epochs drawn after its init from seeds[m]'s generator,
+    or with `order_seed` one (epochs, n) order drawn from that seed's own generator for all models.
+    """
+    inits, orders = [], []
+    for s in seeds:
+        g = torch.Generator().manual_seed(int(s))
+        inits.append(_init_from(g, arch, d, n_classes, torch.float32))
+        if order_seed is None:
+            orders.append(_epoch_orders(g, n, epochs))
+    params = [torch.stack(ps) for ps in zip(*inits, strict=True)]
+    if order_seed is None:
+        return params, torch.stack(orders)
+    return params, _epoch_orders(torch.Generator().manual_seed(int(order_seed)), n, epochs)
+
+
+def _epoch_orders(g: torch.Generator, n: int, epochs: int) -> torch.Tensor:
+    """(epochs, n): one randperm of the n rows per epoch."""
+    return torch.stack([torch.randperm(n, generator=g) for _ in range(epochs)]) if epochs else torch.empty(0, n, dtype=torch.int64)
+
+
+def shared_order_seed(training: Training, base_seed: int, role: str, *keys: int) -> int | None:
+    """The order seed of one job unit's models under training.data_order (int_seed(base, role, *keys)), or None for per_model."""
+    if role not in ("train_in_order", "train_out_order"):
+        raise KeyError(f"{role!r} is not a data-order seed role; known roles: {sorted(ROLES)}")
+    return int_seed(base_seed, role, *keys) if training.data_order == "shared" else None
+
+
 def default_device() -> torch.device:
     """CUDA when available (whichever device the scheduler exposed), else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -130,8 +165,13 @@ def train_models(
     checkpoints: bool = False,
     device: str | torch.device | None = None,
     n_classes: int | None = None,
+    order_seed: int | None = None,
 ) -> TrainResult:
-    """Train len(seeds) models at once on (X, y) minus row `exclude`; model m's init and data order come from seeds[m]."""
+    """Train len(seeds) models at once on (X, y) minus row `exclude`; model m's init comes from seeds[m].
+
+    The data order comes from `order_seed`, shared by all models, or when it is None from each
+    model's own seed (see ``init_and_orders``); `shared_order_seed` turns training.data_order into it.
+    """
     X = np.asarray(X)
     y = np.asarray(y, dtype=np.int64)
     if X.ndim != 2 or y.shape != (len(X),):
@@ -144,13 +184,8 @@ def train_models(
     n, d = Xtr.shape
     epochs = int(training.epochs)
 
-    inits, orders = [], []
-    for s in seeds:
-        g = torch.Generator().manual_seed(int(s))
-        inits.append(_init_from(g, arch, d, C, torch.float32))
-        orders.append(torch.stack([torch.randperm(n, generator=g) for _ in range(epochs)]) if epochs else torch.empty(0, n, dtype=torch.int64))
-    params = [torch.stack(ps).to(dev) for ps in zip(*inits)]
-    order = torch.stack(orders).to(dev)
+    params, order = init_and_orders(arch, d, C, n, epochs, seeds, order_seed)
+    params, order = [p.to(dev) for p in params], order.to(dev)
 
     Xt = torch.as_tensor(Xtr, dtype=torch.float32, device=dev)
     T = _TARGETS[training.loss](torch.nn.functional.one_hot(torch.as_tensor(ytr, device=dev), C).to(torch.float32))
@@ -194,9 +229,14 @@ def train_in_chunk(
     eval_X: np.ndarray,
     return_params: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, Params]:
-    """Logits (M, P, C) of in-models `model_ids` (seeds int_seed(base, 'train_in', 0, m)) trained on all of X; with their stacked params if asked."""
+    """Logits (M, P, C) of in-models `model_ids` trained on all of X; with their stacked params if asked.
+
+    Model m's seed is int_seed(base, 'train_in', 0, m); a shared data order is int_seed(base, 'train_in_order', 0),
+    the same for every chunk, so the in-models do not depend on how they are split into jobs.
+    """
     model_seeds = [int_seed(base_seed, "train_in", 0, int(m)) for m in model_ids]
-    res = train_models(X, y, arch, training, model_seeds, eval_X=eval_X, return_params=return_params)
+    order_seed = shared_order_seed(training, base_seed, "train_in_order", 0)
+    res = train_models(X, y, arch, training, model_seeds, eval_X=eval_X, return_params=return_params, order_seed=order_seed)
     return (res.logits, res.params) if return_params else res.logits
 
 
@@ -210,12 +250,20 @@ def train_out_group(
     eval_X_per_record: np.ndarray | Sequence[np.ndarray],
     return_params: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, list[Params]]:
-    """Logits (G, n_out, P, C) on eval_X_per_record[g] of training.n_out models trained without row r = records[g] (seeds int_seed(base, 'train_out', r, m)); with G param stacks if asked."""
+    """Logits (G, n_out, P, C) on eval_X_per_record[g] of training.n_out models trained without row r = records[g].
+
+    Model m of record r has seed int_seed(base, 'train_out', r, m); a shared data order is
+    int_seed(base, 'train_out_order', r). Also returns the G param stacks if asked.
+    """
     C = int(np.max(y)) + 1
     logits, params = [], []
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
         model_seeds = [int_seed(base_seed, "train_out", int(r), m) for m in range(int(training.n_out))]
-        res = train_models(X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, return_params=return_params, n_classes=C)
+        order_seed = shared_order_seed(training, base_seed, "train_out_order", int(r))
+        res = train_models(
+            X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, return_params=return_params,
+            n_classes=C, order_seed=order_seed,
+        )
         logits.append(res.logits)
         params.append(res.params)
     return (np.stack(logits), params) if return_params else np.stack(logits)

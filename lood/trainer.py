@@ -1,13 +1,20 @@
 """The batched SGD kernel behind lood.train: M stacked models, a hand-written backward pass, no autograd graph.
 
 Each model's update is the one it would get alone (lood.train's docstring states the protocol);
-the stack only shares the matrix products.
+the stack only shares the matrix products. Two paths, chosen by the shape of the data order:
+
+* per-model orders (M, epochs, n): every layer is a batched matmul (bmm) of M small products;
+* one shared order (epochs, n): all models see the same minibatch x (b, d), so the first layer
+  of the whole stack is one large product x (b, d) @ W (d, M*width) forward and one
+  G^T (M*width, b) @ x (b, d) for its weight gradient; the layers above stay batched. On image
+  inputs (d in the hundreds or thousands) the first layer holds much of the arithmetic, and one
+  large product runs near the BLAS's peak where M small ones do not.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,6 +46,24 @@ def _act_backward(name: str, g: torch.Tensor, z: torch.Tensor | None, h: torch.T
     return g * (2.0 / math.sqrt(math.pi)) * torch.exp(-z * z)
 
 
+def _first_layer_shared(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """z (M, b, f) of every model on one shared minibatch x (b, d), as one (b, d) @ (d, M*f) product.
+
+    W is the stack (M, f, d); the result is a view of a (b, M*f) matrix, strided (f, M*f, 1).
+    """
+    M, f, d = W.shape
+    flat = W.view(M * f, d)
+    z = torch.addmm(b.reshape(1, M * f), x, flat.T) if b is not None else x @ flat.T
+    return z.view(len(x), M, f).transpose(0, 1)
+
+
+def _first_layer_grad_shared(target: torch.Tensor, g: torch.Tensor, x: torch.Tensor, beta: float, alpha: float) -> None:
+    """target (M, f, d) <- beta * target + alpha * g_m^T x for every model m, as one (M*f, b) @ (b, d) product."""
+    M, f, d = target.shape
+    G = g.transpose(0, 1).reshape(len(x), M * f)  # (b, M*f); a copy only when g is laid out (M, b, f)
+    target.view(M * f, d).addmm_(G.T, x, beta=beta, alpha=alpha)
+
+
 def sgd_run(
     params: Params,
     X: torch.Tensor,
@@ -49,7 +74,7 @@ def sgd_run(
     lrs: np.ndarray,
     on_epoch: Callable[[int], None] | None,
 ) -> None:
-    """Train the stacked `params` in place: X (N, d), T (N, C) targets, order (M, epochs, n) row ids."""
+    """Train the stacked `params` in place: X (N, d), T (N, C) targets; order (M, epochs, n) or shared (epochs, n) row ids."""
     act = activation(arch.activation)
     bias = bool(arch.bias)
     step = 2 if bias else 1
@@ -62,25 +87,34 @@ def sgd_run(
     buf_b = [torch.zeros_like(b) for b in bs] if momentum else []
     mse = training.loss == "mse"
     relu = arch.activation == "relu"
+    shared = order.dim() == 2
     n_layers, n_classes, batch_size = len(Wt), T.shape[1], int(training.batch_size)
+    epochs, n = order.shape[-2:]
 
     def sync() -> None:
-        for W, w in zip(Wt, params[::step]):
+        for W, w in zip(Wt, params[::step], strict=True):
             w.copy_(W.transpose(1, 2))
 
-    for epoch in range(order.shape[1]):
+    for epoch in range(epochs):
         lr = float(lrs[epoch])
-        for start in range(0, order.shape[2], batch_size):
-            idx = order[:, epoch, start : start + batch_size]  # (M, b) rows of each model's minibatch
-            b = idx.shape[1]
+        for start in range(0, n, batch_size):
+            # rows of the minibatch: (b,) shared by all models, or (M, b) one row per model
+            idx = order[epoch, start : start + batch_size] if shared else order[:, epoch, start : start + batch_size]
+            b = idx.shape[-1]
             hs, zs = [X[idx]], []
             for i in range(n_layers):
-                z = torch.baddbmm(bs[i].unsqueeze(1), hs[-1], Wt[i].transpose(1, 2)) if bias else torch.bmm(hs[-1], Wt[i].transpose(1, 2))
+                if i == 0 and shared:
+                    z = _first_layer_shared(hs[0], Wt[0], bs[0] if bias else None)
+                elif bias:
+                    z = torch.baddbmm(bs[i].unsqueeze(1), hs[-1], Wt[i].transpose(1, 2))
+                else:
+                    z = torch.bmm(hs[-1], Wt[i].transpose(1, 2))
                 if i < n_layers - 1:
                     # ReLU's backward needs only its output, so it can overwrite z in place
                     zs.append(None if relu else z)
                     hs.append(z.clamp_min_(0.0) if relu else act(z))
-            # g = dL/dz, starting from the logits z; the loss mean's 1/b (and MSE's 2/C) is folded in here
+            # g = dL/dz, starting from the logits z; the loss mean's 1/b (and MSE's 2/C) is folded in here.
+            # T[idx] is (b, C) when shared and broadcasts over the models.
             if mse:
                 g = (z - T[idx]).mul_(2.0 / (b * n_classes))
             else:
@@ -89,11 +123,13 @@ def sgd_run(
                 g_below = _act_backward(arch.activation, torch.bmm(g, Wt[i]), zs[i - 1], hs[i]) if i else None
                 # dL/dW = g^T h goes straight into W (or the momentum buffer): fusing the update
                 # into the matmul saves a weight-sized temporary and a pass over it
-                if momentum:
-                    buf_W[i].baddbmm_(g.transpose(1, 2), hs[i], beta=momentum)
-                    Wt[i].sub_(buf_W[i], alpha=lr)
+                target, beta, alpha = (buf_W[i], momentum, 1.0) if momentum else (Wt[i], 1.0, -lr)
+                if i == 0 and shared:
+                    _first_layer_grad_shared(target, g, hs[0], beta, alpha)
                 else:
-                    Wt[i].baddbmm_(g.transpose(1, 2), hs[i], alpha=-lr)
+                    target.baddbmm_(g.transpose(1, 2), hs[i], beta=beta, alpha=alpha)
+                if momentum:
+                    Wt[i].sub_(buf_W[i], alpha=lr)
                 if bias:
                     grad = g.sum(dim=1)
                     if momentum:

@@ -53,11 +53,12 @@ def training_for(loss: str = "mse", momentum: float = 0.9, epochs: int = 4) -> s
     return make_training(epochs=epochs, batch_size=16, lr=0.05, lr_milestones=[2, 3], lr_gamma=0.5, momentum=momentum, loss=loss)
 
 
-def reference_sgd(X, y, arch, training, seed, C):
+def reference_sgd(X, y, arch, training, seed, C, order_seed=None):
     """The original algorithm for one model: nn.Sequential, optim.SGD, MultiStepLR, nn losses.
 
     The generator protocol is the documented one: init draws (W then b, layer by layer,
-    W as (fan_in, fan_out)), then one randperm of the training set per epoch.
+    W as (fan_in, fan_out)), then one randperm of the training set per epoch, from the
+    model's generator or, given `order_seed`, from a generator of its own.
     """
     g = torch.Generator().manual_seed(seed)
     widths = [X.shape[1]] + [arch.width] * arch.depth + [C]
@@ -82,9 +83,10 @@ def reference_sgd(X, y, arch, training, seed, C):
     else:
         target, lossf = yt, torch.nn.CrossEntropyLoss()
     lrs = []
+    order_g = g if order_seed is None else torch.Generator().manual_seed(order_seed)
     for _ in range(training.epochs):
         lrs.append(opt.param_groups[0]["lr"])
-        perm = torch.randperm(len(X), generator=g)
+        perm = torch.randperm(len(X), generator=order_g)
         for s in range(0, len(X), training.batch_size):
             idx = perm[s : s + training.batch_size]
             opt.zero_grad()
@@ -129,6 +131,78 @@ def test_batched_equals_single_and_torch_reference(activation, bias, loss, momen
     assert len(batched.checkpoints) == training.epochs
     for p, c in zip(batched.params, batched.checkpoints[-1]):
         torch.testing.assert_close(p, c, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("activation,bias,loss,momentum,depth", CASES)
+def test_shared_order_batched_equals_one_by_one(activation, bias, loss, momentum, depth):
+    """The shared-order path (first layer as one large product) against plain nn.Sequential runs of each seed."""
+    X, y = make_data()
+    arch, training = arch_for(activation, bias, depth), training_for(loss, momentum)
+    model_seeds, order_seed = [11, 22, 33, 44, 55], 77
+    Q = np.random.default_rng(9).uniform(0, 1, (7, X.shape[1]))
+    batched = train.train_models(
+        X, y, arch, training, model_seeds, eval_X=Q, return_params=True, checkpoints=True, device="cpu", order_seed=order_seed
+    )
+    per_model = train.train_models(X, y, arch, training, model_seeds, eval_X=Q, device="cpu").logits
+    for m, s in enumerate(model_seeds):
+        net, _, lrs = reference_sgd(X, y, arch, training, s, 3, order_seed=order_seed)
+        with torch.no_grad():
+            ref = net(torch.tensor(Q, dtype=torch.float32)).numpy()
+        np.testing.assert_allclose(batched.logits[m], ref, atol=1e-5, rtol=0)
+        ref_final = [t.detach() for lin in net if isinstance(lin, torch.nn.Linear) for t in ([lin.weight.T] + ([lin.bias] if bias else []))]
+        for p, r in zip(batched.params, ref_final, strict=True):
+            torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(batched.lrs, lrs)
+        # the same seed with its own order is another model: the order is the only change
+        assert np.abs(per_model[m] - batched.logits[m]).max() > 1e-4
+    for p, c in zip(batched.params, batched.checkpoints[-1], strict=True):
+        torch.testing.assert_close(p, c, rtol=0, atol=0)
+
+
+def test_orders_per_model_differ_and_shared_do_not():
+    arch, n, epochs, model_seeds = arch_for(), 30, 3, [1, 2, 3, 4]
+    own_params, own = train.init_and_orders(arch, 5, 3, n, epochs, model_seeds, None)
+    shared_params, shared = train.init_and_orders(arch, 5, 3, n, epochs, model_seeds, 99)
+    assert own.shape == (4, epochs, n) and shared.shape == (epochs, n)
+    for order in (*own.reshape(-1, n), *shared):  # every epoch is a permutation of the rows
+        assert sorted(order.tolist()) == list(range(n))
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert not torch.equal(own[a], own[b])
+    assert not torch.equal(shared[0], shared[1])  # epochs still reshuffle
+    for p, q in zip(own_params, shared_params, strict=True):  # the order never touches the initialisation
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    again = train.init_and_orders(arch, 5, 3, n, epochs, [7], 99)[1]
+    other = train.init_and_orders(arch, 5, 3, n, epochs, model_seeds, 98)[1]
+    assert torch.equal(again, shared) and not torch.equal(other, shared)
+
+
+def test_shared_order_entry_points_share_per_job_unit():
+    """In-models share one order whatever the chunking; each record's out-models share an order seeded by the record."""
+    X, y = make_data(n=24)
+    arch = arch_for()
+    shared = dataclasses.replace(training_for(epochs=2), data_order="shared", n_out=2)
+    Q = X[:3]
+    chunk = train.train_in_chunk(X, y, arch, shared, 7, [0, 1, 2], Q)
+    alone = train.train_in_chunk(X, y, arch, shared, 7, [2], Q)
+    np.testing.assert_allclose(chunk[2], alone[0], atol=1e-6, rtol=0)
+    in_seeds = [seeds.int_seed(7, "train_in", 0, m) for m in range(3)]
+    ref = train.train_models(X, y, arch, shared, in_seeds, eval_X=Q, order_seed=seeds.int_seed(7, "train_in_order", 0)).logits
+    np.testing.assert_array_equal(chunk, ref)
+    per_model = train.train_in_chunk(X, y, arch, dataclasses.replace(shared, data_order="per_model"), 7, [0, 1, 2], Q)
+    assert np.all(np.abs(per_model - chunk).max(axis=(1, 2)) > 1e-4)
+
+    probes = [X[[4, 5]], X[[9, 10]]]
+    group = train.train_out_group(X, y, arch, shared, 7, [4, 9], probes)
+    for g, r in enumerate((4, 9)):
+        s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
+        o = seeds.int_seed(7, "train_out_order", r)
+        ref = train.train_models(np.delete(X, r, 0), np.delete(y, r), arch, shared, s, eval_X=probes[g], n_classes=3, order_seed=o)
+        np.testing.assert_array_equal(group[g], ref.logits)
+    assert train.shared_order_seed(shared, 7, "train_out_order", 4) != train.shared_order_seed(shared, 7, "train_out_order", 9)
+    assert train.shared_order_seed(dataclasses.replace(shared, data_order="per_model"), 7, "train_out_order", 4) is None
+    with pytest.raises(KeyError, match="data-order seed role"):
+        train.shared_order_seed(shared, 7, "train_out", 4)
 
 
 def test_forward_single_matches_stack():

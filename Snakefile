@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 validate(config, "schemas/config.schema.yaml")
 # validate() is skipped inside cluster jobs (Snakemake >= 9.5): fill defaults everywhere.
 fill_defaults(config, "schemas/config.schema.yaml")

@@ -189,7 +189,8 @@ def duplicate_table(
             var_D = var_F + float(res["cov_increment"][0, 0])
             auc, se = nngp_auc(
                 res["mean_D"][0], var_D, res["mean_F"][0], max(var_F, _TINY), auc_samples,
-                seeds.int_seed(base_seed, "nngp_auc", int(r), int(m)),
+                # m = 1 reuses lood_table's stream, so its AUC is the one in lood.csv
+                seeds.int_seed(base_seed, "nngp_auc", int(r)) if m == 1 else seeds.int_seed(base_seed, "nngp_auc", int(r), int(m)),
             )
             rows.append((int(r), int(m), float(res["kl_members"][0]), float(res["mse_members"][0]), auc, se))
     return pd.DataFrame(rows, columns=["record", "m", "kl", "mse", "auc_nngp", "auc_nngp_se"])

@@ -182,6 +182,44 @@ class FigureSettings(_Section):
     activation: tuple[str, ...] | None
 
 
+@dataclass(frozen=True)
+class GroupSettings(_Section):
+    """Leave-group-out: duplicated records and neighbour groups (config `groups`, docs/math.md §11)."""
+
+    run_by_default: bool
+    duplicate_records: tuple[int, ...] | None
+    duplicate_count: int
+    multiplicities: tuple[int, ...]
+    neighbour_sizes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if any(int(m) < 1 for m in self.multiplicities) or not self.multiplicities:
+            raise LoodInputError(f"groups.multiplicities must be integers >= 1, got {list(self.multiplicities)}")
+        if any(int(k) < 1 for k in self.neighbour_sizes):
+            raise LoodInputError(f"groups.neighbour_sizes must be integers >= 1, got {list(self.neighbour_sizes)}")
+        if int(self.duplicate_count) < 1:
+            raise LoodInputError(f"groups.duplicate_count must be >= 1, got {self.duplicate_count}")
+
+
+@dataclass(frozen=True)
+class CanarySettings(_Section):
+    """Planted canaries: noise inputs and flipped labels (config `canaries`)."""
+
+    run_by_default: bool
+    noise_count: int
+    flipped_count: int
+    max_fraction: float
+
+    def __post_init__(self) -> None:
+        if int(self.noise_count) < 0 or int(self.flipped_count) < 0 or int(self.noise_count) + int(self.flipped_count) < 1:
+            raise LoodInputError(
+                "canaries.noise_count and canaries.flipped_count must be >= 0 with at least one canary; "
+                f"got {self.noise_count}, {self.flipped_count}"
+            )
+        if not 0 < float(self.max_fraction) <= 0.5:
+            raise LoodInputError(f"canaries.max_fraction must lie in (0, 0.5], got {self.max_fraction}")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "training": Training,
     "nngp": NNGPSettings,
@@ -189,4 +227,6 @@ SECTIONS: dict[str, type[_Section]] = {
     "influence": InfluenceSettings,
     "mia": MIASettings,
     "figures": FigureSettings,
+    "groups": GroupSettings,
+    "canaries": CanarySettings,
 }

@@ -1,0 +1,72 @@
+"""Networks trained on modified training sets: with m copies of a record, and with planted canaries.
+
+Seed streams (lood.seeds), chosen so that none coincides with the experiment's own models,
+whose in-models use ('train_in', 0, model) and out-models ('train_out', record, model):
+
+* in-models with m >= 2 copies of record r: ('train_in', m, r, model); shared data order
+  ('train_in_order', m, r) under training.data_order = shared;
+* canary in-models: ('train_in', 1, 0, model), order ('train_in_order', 1, 0) (m = 1 never trains);
+* canary out-models without row r of the augmented set: ('train_out', r, model, 1), order ('train_out_order', r, 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lood.checks import check_records
+from lood.errors import LoodInputError
+from lood.seeds import int_seed
+from lood.settings import Arch, Training
+from lood.train import shared_order_seed, train_models
+
+
+def copies_training_set(X: np.ndarray, y: np.ndarray, record: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training set with record `record` present m times: m − 1 copies appended after the n rows."""
+    if int(m) < 1:
+        raise LoodInputError(f"groups.multiplicities: m must be >= 1, got {m}")
+    record = int(check_records(record, len(X))[0])
+    extra = int(m) - 1
+    return np.concatenate([X, np.repeat(X[[record]], extra, axis=0)]), np.concatenate([y, np.repeat(y[[record]], extra)])
+
+
+def train_with_copies(
+    X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int,
+    records: Sequence[int], m: int, eval_X_per_record: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Logits (R, n_in, P, C): for each record, n_in models trained on F with that record present m >= 2 times."""
+    if int(m) < 2:
+        raise LoodInputError(f"train_with_copies needs m >= 2 (m = 1 is the experiment's in-models), got {m}")
+    C = int(np.max(y)) + 1
+    out = []
+    for r, eval_X in zip(records, eval_X_per_record, strict=True):
+        X_m, y_m = copies_training_set(X, y, int(r), int(m))
+        model_seeds = [int_seed(base_seed, "train_in", int(m), int(r), k) for k in range(int(training.n_in))]
+        order = shared_order_seed(training, base_seed, "train_in_order", int(m), int(r))
+        res = train_models(X_m, y_m, arch, training, model_seeds, eval_X=eval_X, n_classes=C, order_seed=order)
+        out.append(res.logits)
+    return np.stack(out)
+
+
+def train_canary_in(X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int, eval_X: np.ndarray) -> np.ndarray:
+    """Logits (n_in, P, C) of in-models trained on the canary-augmented set (X, y)."""
+    model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
+    order = shared_order_seed(training, base_seed, "train_in_order", 1, 0)
+    C = int(np.max(y)) + 1
+    return train_models(X, y, arch, training, model_seeds, eval_X=eval_X, n_classes=C, order_seed=order).logits
+
+
+def train_canary_out(
+    X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int,
+    rows: Sequence[int], eval_X_per_row: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Logits (R, n_out, P, C): for each canary row r, n_out models trained on the augmented set without row r."""
+    C = int(np.max(y)) + 1
+    out = []
+    for r, eval_X in zip(rows, eval_X_per_row, strict=True):
+        model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
+        order = shared_order_seed(training, base_seed, "train_out_order", int(r), 1)
+        res = train_models(X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C, order_seed=order)
+        out.append(res.logits)
+    return np.stack(out)

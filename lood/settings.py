@@ -134,6 +134,17 @@ class NNGPSettings(_Section):
 
 
 @dataclass(frozen=True)
+class ProbeSettings(_Section):
+    """The landscape grid (config `probes`): offsets t, in units of each record's norm or absolute."""
+
+    t: tuple[float, ...]
+    scale: str
+
+    def __post_init__(self) -> None:
+        check_choice(self.scale, "probe_scale", "probes.scale")
+
+
+@dataclass(frozen=True)
 class QuerySettings(_Section):
     """Query optimisation (config `query`)."""
 
@@ -223,6 +234,7 @@ class CanarySettings(_Section):
 SECTIONS: dict[str, type[_Section]] = {
     "training": Training,
     "nngp": NNGPSettings,
+    "probes": ProbeSettings,
     "query": QuerySettings,
     "influence": InfluenceSettings,
     "mia": MIASettings,

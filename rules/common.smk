@@ -1,4 +1,5 @@
 import math
+import os
 
 EXPERIMENTS = config["run_experiments"] or list(config["experiments"])
 _unknown = sorted(set(EXPERIMENTS) - set(config["experiments"]))
@@ -15,6 +16,15 @@ N_IN_CHUNKS = math.ceil(
     config["training"]["n_in"] / config["training"]["in_models_per_job"]
 )
 N_OUT_GROUPS = math.ceil(N_RECORDS / config["training"]["records_per_job"])
+
+# The idx files of Fashion-MNIST, as lood.data.FASHION_MNIST_FILES names them (a test checks they agree);
+# the first two (the training set) are what prepare_data reads.
+FASHION_MNIST_NAMES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 wildcard_constraints:
@@ -73,10 +83,31 @@ def get_group_positions(wildcards):
 
 
 def get_dataset_source(wildcards):
-    """The raw input of prepare_data: the CIFAR-10 archive, a user .npz, or nothing (digits)."""
+    """The raw input of prepare_data: the CIFAR-10 archive, the Fashion-MNIST training files, a user .npz, or nothing (digits)."""
     source = config["data"]["source"]
     if source == "cifar10":
         return "resources/cifar-10-python.tar.gz"
+    if source == "fashion_mnist":
+        folder = config["data"].get("path")
+        if not folder:  # downloaded by download_fashion_mnist
+            return expand(
+                "resources/fashion-mnist/{name}.gz", name=FASHION_MNIST_NAMES[:2]
+            )
+        files = []
+        for name in FASHION_MNIST_NAMES[:2]:
+            found = [
+                p
+                for p in (f"{folder}/{name}.gz", f"{folder}/{name}")
+                if os.path.isfile(p)
+            ]
+            if not found:
+                raise ValueError(
+                    f"data.path {folder} holds neither {name}.gz nor {name}. Point data.path at a directory "
+                    "with the Fashion-MNIST idx files (apt-get install dataset-fashion-mnist puts them in "
+                    "/usr/share/datasets/fashion-mnist), or remove data.path to download them"
+                )
+            files.append(found[0])
+        return files
     if source == "npz":
         return config["data"]["path"]
     return []

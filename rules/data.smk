@@ -12,6 +12,19 @@ rule download_cifar10:
         "../workflow_scripts/download_cifar10.py"
 
 
+rule download_fashion_mnist:
+    output:
+        files=expand("resources/fashion-mnist/{name}.gz", name=FASHION_MNIST_NAMES),
+    log:
+        "logs/data/download_fashion_mnist.log",
+    params:
+        url=config["data"]["fashion_mnist_url"],
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/download_fashion_mnist.py"
+
+
 rule prepare_data:
     input:
         source=get_dataset_source,
@@ -53,7 +66,7 @@ rule make_probes:
     log:
         "logs/data/make_probes.log",
     params:
-        t=config["probes"]["t"],
+        probes=config["probes"],
         seed=config["seed"],
     conda:
         "../envs/data.yaml"

@@ -16,7 +16,7 @@ from lood import divergence, nngp, query, seeds
 from lood.divergence import kl_lood, lood_at_records, mse_lood, nngp_auc, x_minus_log1p, x_minus_log1p_jnp
 from lood.gp import fit_gp, loo_posteriors, posterior, targets
 from lood.kernel import kernel_fn, nngp_diag, nngp_kernel
-from lood.settings import Arch, QuerySettings
+from lood.settings import Arch, ProbeSettings, QuerySettings
 from lood.data import make_probes
 from lood.errors import LoodInputError
 
@@ -264,7 +264,7 @@ def test_lood_table_independent_of_record_order(data):
 def test_landscape_matches_brute_force(data):
     X, y = data
     Y = targets(y, None)
-    probes = make_probes(X, [3, 22], [-1.0, 0.0, 0.5], base_seed=9)
+    probes = make_probes(X, [3, 22], ProbeSettings(t=(-1.0, 0.0, 0.5), scale="absolute"), base_seed=9)
     table = nngp.landscape_table(nngp.prepare(X, y, RELU, 0.1, BS), probes)
     assert len(table) == 6 and list(table.columns) == ["record", "t", "kl", "mse"]
     K = nngp_kernel(X, None, RELU, BS)

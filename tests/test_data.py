@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import pickle
+import re
 import tarfile
 from pathlib import Path
 
@@ -12,22 +14,39 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from lood.config import fill_defaults
 from lood.data import (
+    FASHION_MNIST_FILES,
+    IdxFile,
     download_cifar10,
+    download_fashion_mnist,
+    load_fashion_mnist_source,
     load_npz_source,
     make_probes,
+    normalise_inputs,
     parse_cifar10_archive,
     prepare_dataset,
+    read_idx,
     select_records,
 )
 from lood.errors import LoodInputError
+from lood.settings import ProbeSettings
+
+from conftest import ROOT
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def data_cfg(**data) -> dict:
+    """A `data` config section with the schema's defaults filled in."""
+    return fill_defaults({"data": data}, ROOT / "schemas" / "config.schema.yaml")["data"]
 
 
 # ----------------------------------------------------------------------------- digits
 
 
 def test_digits_classes_scaled_and_canonical():
-    data = prepare_dataset({"source": "digits", "classes": [3, 5], "n_records": None}, base_seed=1)
+    data = prepare_dataset(data_cfg(source="digits", classes=[3, 5]), base_seed=1)
     raw = load_digits()
     keep = np.isin(raw.target, [3, 5])
     np.testing.assert_array_equal(data["X"], raw.data[keep] / 16.0)
@@ -37,7 +56,7 @@ def test_digits_classes_scaled_and_canonical():
 
 
 def test_digits_subset_seeded_and_sorted():
-    cfg = {"source": "digits", "classes": [3, 5], "n_records": 50}
+    cfg = data_cfg(source="digits", classes=[3, 5], n_records=50)
     a, b = prepare_dataset(cfg, base_seed=3), prepare_dataset(cfg, base_seed=3)
     c = prepare_dataset(cfg, base_seed=4)
     np.testing.assert_array_equal(a["X"], b["X"])
@@ -49,7 +68,7 @@ def test_digits_subset_seeded_and_sorted():
 
 def test_unknown_class_is_named():
     with pytest.raises(LoodInputError, match=r"\[11\]"):
-        prepare_dataset({"source": "digits", "classes": [3, 11]}, base_seed=0)
+        prepare_dataset(data_cfg(source="digits", classes=[3, 11]), base_seed=0)
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -63,8 +82,15 @@ def write_fake_cifar(path: Path, per_batch: int = 12, seed: int = 0) -> tuple[np
         for i in range(1, 6):
             x = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
             y = rng.integers(0, 10, size=per_batch).tolist()
-            blob = pickle.dumps({b"batch_label": f"training batch {i} of 5".encode(), b"labels": y, b"data": x,
-                                 b"filenames": [b"f.png"] * per_batch}, protocol=2)
+            blob = pickle.dumps(
+                {
+                    b"batch_label": f"training batch {i} of 5".encode(),
+                    b"labels": y,
+                    b"data": x,
+                    b"filenames": [b"f.png"] * per_batch,
+                },
+                protocol=2,
+            )
             info = tarfile.TarInfo(f"cifar-10-batches-py/data_batch_{i}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
@@ -84,7 +110,7 @@ def test_cifar_parser_on_synthetic_archive(tmp_path):
     np.testing.assert_allclose(X, x / 255.0)
     np.testing.assert_array_equal(Y, y)
     assert shape == (3, 32, 32)
-    data = prepare_dataset({"source": "cifar10", "classes": [0, 1], "n_records": None}, base_seed=0, archive=archive)
+    data = prepare_dataset(data_cfg(source="cifar10", classes=[0, 1]), base_seed=0, source_path=archive)
     keep = np.isin(y, [0, 1])
     np.testing.assert_allclose(data["X"], x[keep] / 255.0)
     np.testing.assert_array_equal(data["y"], y[keep])
@@ -121,6 +147,148 @@ def test_offline_download_names_url_and_destination(tmp_path):
     assert url in str(exc.value) and str(dest.resolve()) in str(exc.value)
 
 
+# ----------------------------------------------------------------------------- Fashion-MNIST (idx files)
+
+
+def idx_bytes(a: np.ndarray) -> bytes:
+    """An idx file of an unsigned-byte array: magic 0x0000 08 ndim, big-endian dims, then the data."""
+    return bytes([0, 0, 8, a.ndim]) + np.asarray(a.shape, dtype=">u4").tobytes() + a.astype(np.uint8).tobytes()
+
+
+def write_fake_fashion(
+    folder: Path, n: int = 30, gz: bool = True, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[IdxFile]]:
+    """Training images and labels as idx files (gzipped or not), and IdxFile entries with their true checksums."""
+    rng = np.random.default_rng(seed)
+    images, labels = rng.integers(0, 256, size=(n, 4, 3)), rng.integers(0, 10, size=n)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, a in [("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)]:
+        raw = idx_bytes(a)
+        blob = gzip.compress(raw) if gz else raw
+        (folder / (name + (".gz" if gz else ""))).write_bytes(blob)
+        entries.append(
+            IdxFile(name, a.shape, hashlib.md5(gzip.compress(raw, mtime=0)).hexdigest(), hashlib.md5(raw).hexdigest())
+        )
+    return images, labels, entries
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_parser_on_synthetic_files(tmp_path, gz):
+    images, labels, entries = write_fake_fashion(tmp_path, gz=gz)
+    X, y, shape = load_fashion_mnist_source(tmp_path, entries)
+    np.testing.assert_array_equal(X, images.reshape(len(images), -1) / 255.0)
+    np.testing.assert_array_equal(y, labels)
+    assert shape == (4, 3)
+
+
+def test_truncated_or_wrong_idx_files_give_one_clear_error(tmp_path):
+    _, _, entries = write_fake_fashion(tmp_path, gz=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    good = path.read_bytes()
+    cases = [
+        (good[:-5], r"is truncated: the header declares shape \(30, 4, 3\)"),
+        (good[:9], "shorter than its 16-byte header"),
+        (good + b"x", "longer than its header says"),
+        (b"PK\x03\x04" + good[4:], "not an idx file"),
+        (gzip.compress(good)[:-20], "truncated or corrupt"),
+        (good[:-1] + bytes([good[-1] ^ 1]), "is not the official train-images-idx3-ubyte: its contents have MD5"),
+    ]
+    for blob, message in cases:
+        path.write_bytes(blob)
+        with pytest.raises(LoodInputError, match=message) as exc:
+            read_idx(path, entries[0])
+        assert "dataset-fashion-mnist" in str(exc.value)  # every message says how to get a good copy
+    path.write_bytes(good)
+    with pytest.raises(LoodInputError, match=r"holds shape \(30, 4, 3\), expected \(30,\)"):
+        read_idx(path, entries[1])  # the images file where the labels belong
+    (tmp_path / "train-labels-idx1-ubyte").unlink()
+    with pytest.raises(LoodInputError, match=r"train-labels-idx1-ubyte.gz \(or train-labels-idx1-ubyte\) not found"):
+        load_fashion_mnist_source(tmp_path, entries)
+
+
+def test_fashion_download_checks_the_publishers_checksum(tmp_path):
+    served = tmp_path / "mirror"
+    served.mkdir()
+    entries = []
+    for name, a in [("a-idx1-ubyte", np.arange(5)), ("b-idx1-ubyte", np.arange(7))]:
+        blob = gzip.compress(idx_bytes(a), mtime=0)
+        (served / (name + ".gz")).write_bytes(blob)
+        entries.append(IdxFile(name, a.shape, hashlib.md5(blob).hexdigest(), hashlib.md5(idx_bytes(a)).hexdigest()))
+    dest = tmp_path / "resources" / "fashion-mnist"
+    paths = download_fashion_mnist(dest, served.as_uri(), entries)
+    assert [p.name for p in paths] == ["a-idx1-ubyte.gz", "b-idx1-ubyte.gz"]
+    np.testing.assert_array_equal(read_idx(paths[1], entries[1]), np.arange(7))
+    wrong = [IdxFile("a-idx1-ubyte", (5,), "0" * 32, entries[0].raw_md5)]
+    with pytest.raises(LoodInputError, match="expected 0{32}"):
+        download_fashion_mnist(tmp_path / "other", served.as_uri(), wrong)
+    assert not list((tmp_path / "other").iterdir())  # nothing half-written is left behind
+    url = "http://127.0.0.1:9/"  # discard port: refused at once
+    with pytest.raises(LoodInputError) as exc:
+        download_fashion_mnist(tmp_path / "offline", url, entries, timeout=5)
+    assert url + "a-idx1-ubyte.gz" in str(exc.value) and str(
+        (tmp_path / "offline" / "a-idx1-ubyte.gz").resolve()
+    ) in str(exc.value)
+
+
+def test_rules_name_the_same_fashion_files():
+    names = re.search(r"FASHION_MNIST_NAMES = \[(.*?)\]", (ROOT / "rules" / "common.smk").read_text(), re.S)[1]
+    assert re.findall(r'"([^"]+)"', names) == [f.name for f in FASHION_MNIST_FILES]
+
+
+@pytest.mark.skipif(
+    not FASHION_DIR.is_dir(),
+    reason="the real Fashion-MNIST files are absent: apt-get install dataset-fashion-mnist (.ci/run does)",
+)
+def test_real_fashion_mnist_files():
+    for f in FASHION_MNIST_FILES:  # all four: shapes and the decompressed contents' checksums
+        a = read_idx(FASHION_DIR / (f.name + ".gz"), f)
+        assert a.shape == f.shape and a.dtype == np.uint8
+        if a.ndim == 1:
+            np.testing.assert_array_equal(np.bincount(a), np.full(10, len(a) // 10))  # balanced classes
+    # T-shirt/top (0) vs shirt (6): 6,000 training images each; a seeded subset in canonical order.
+    data = prepare_dataset(
+        data_cfg(source="fashion_mnist", classes=[0, 6], n_records=500), base_seed=1, source_path=FASHION_DIR
+    )
+    assert data["X"].shape == (500, 784) and tuple(data["image_shape"]) == (28, 28)
+    assert data["X"].min() >= 0 and data["X"].max() <= 1 and set(np.unique(data["y"])) == {0, 1}
+    full = prepare_dataset(data_cfg(source="fashion_mnist", classes=[0, 6]), base_seed=1, source_path=FASHION_DIR)
+    assert np.bincount(full["y"]).tolist() == [6000, 6000]
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+def test_normalise_against_independent_computations():
+    from sklearn.preprocessing import StandardScaler, normalize
+
+    X = np.random.default_rng(0).random((40, 6)) * 50 + 3
+    X[:, 2] = 7.0  # a constant feature
+    X[5] = 0.0  # an all-zero record
+    np.testing.assert_array_equal(normalise_inputs(X, "none"), X)
+    np.testing.assert_allclose(normalise_inputs(X, "unit_norm"), normalize(X), rtol=1e-12)
+    np.testing.assert_allclose(
+        normalise_inputs(X, "standardise"), StandardScaler().fit_transform(X), rtol=1e-10, atol=1e-12
+    )
+    with pytest.raises(LoodInputError, match="data.normalise 'l2' unknown; allowed: none, unit_norm, standardise"):
+        normalise_inputs(X, "l2")
+
+
+def test_normalisation_is_applied_in_the_data_stage(tmp_path):
+    path = tmp_path / "d.npz"
+    X = np.random.default_rng(1).random((30, 5)) * 100
+    np.savez(path, X=X, y=np.arange(30) % 2)
+    for how in ["none", "unit_norm", "standardise"]:
+        data = prepare_dataset(data_cfg(source="npz", path=str(path), normalise=how), base_seed=0)
+        np.testing.assert_allclose(data["X"], normalise_inputs(X, how))
+    # Statistics come from the selected training set, after the class and subset choice.
+    digits = prepare_dataset(
+        data_cfg(source="digits", classes=[3, 5], n_records=60, normalise="standardise"), base_seed=2
+    )
+    raw = prepare_dataset(data_cfg(source="digits", classes=[3, 5], n_records=60), base_seed=2)
+    np.testing.assert_allclose(digits["X"], normalise_inputs(raw["X"], "standardise"))
+
+
 # ----------------------------------------------------------------------------- npz
 
 
@@ -145,14 +313,14 @@ def test_single_class_npz(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, X=np.random.default_rng(0).random((6, 3)), y=np.zeros(6, dtype=int))
     with pytest.raises(LoodInputError, match="single class"):
-        prepare_dataset({"source": "npz", "path": str(path)}, base_seed=0)
+        prepare_dataset(data_cfg(source="npz", path=str(path)), base_seed=0)
 
 
 def test_good_npz_keeps_image_shape_and_float_labels(tmp_path):
     path = tmp_path / "d.npz"
     X = np.random.default_rng(0).random((6, 2, 3))
     np.savez(path, X=X, y=np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]))
-    data = prepare_dataset({"source": "npz", "path": str(path)}, base_seed=0)
+    data = prepare_dataset(data_cfg(source="npz", path=str(path)), base_seed=0)
     np.testing.assert_array_equal(data["X"], X.reshape(6, 6))
     np.testing.assert_array_equal(data["y"], [0, 1, 2, 0, 1, 2])
     assert tuple(data["image_shape"]) == (2, 3)
@@ -188,12 +356,31 @@ def test_records_listed_and_out_of_range():
 def test_probes_seeded_and_centred_on_records():
     X = np.random.default_rng(1).random((30, 5))
     t = [-1.0, 0.0, 2.0]
-    p = make_probes(X, [3, 7], t, base_seed=9)
-    q = make_probes(X, [3, 7], t, base_seed=9)
+    grid = ProbeSettings(t=tuple(t), scale="absolute")
+    p = make_probes(X, [3, 7], grid, base_seed=9)
+    q = make_probes(X, [3, 7], grid, base_seed=9)
     np.testing.assert_array_equal(p["queries"], q["queries"])
     np.testing.assert_allclose(np.linalg.norm(p["directions"], axis=1), 1.0)
     np.testing.assert_array_equal(p["queries"][:, 1], X[[3, 7]])
     np.testing.assert_allclose(p["queries"][0, 2] - X[3], 2.0 * p["directions"][0])
     # A record's direction depends on the record, not on which other records are selected.
-    alone = make_probes(X, [7], t, base_seed=9)
+    alone = make_probes(X, [7], grid, base_seed=9)
     np.testing.assert_array_equal(alone["directions"][0], p["directions"][1])
+
+
+def test_relative_grid_follows_the_data_scale():
+    X = np.random.default_rng(2).random((20, 50))
+    grid = ProbeSettings(t=(-1.0, 0.0, 0.5, 1.0), scale="record_norm")
+    p, big = make_probes(X, [4, 9], grid, base_seed=1), make_probes(10 * X, [4, 9], grid, base_seed=1)
+    np.testing.assert_allclose(big["queries"], 10 * p["queries"], rtol=1e-12)  # the grid scales with the data
+    norms = np.linalg.norm(X[[4, 9]], axis=1)
+    np.testing.assert_allclose(p["scale"], norms)
+    np.testing.assert_allclose(
+        np.linalg.norm(p["queries"] - X[[4, 9]][:, None], axis=2), norms[:, None] * np.abs(grid.t)
+    )
+    absolute = make_probes(X, [4, 9], ProbeSettings(t=grid.t, scale="absolute"), base_seed=1)
+    np.testing.assert_allclose(
+        absolute["queries"] - X[[4, 9]][:, None], (p["queries"] - X[[4, 9]][:, None]) / norms[:, None, None]
+    )
+    with pytest.raises(LoodInputError, match="probes.scale 'norm' unknown; allowed: record_norm, absolute"):
+        ProbeSettings(t=(0.0,), scale="norm")

@@ -123,14 +123,26 @@ class Training(_Section):
 class NNGPSettings(_Section):
     """The analytic side (config `nngp`)."""
 
-    sigma2: float
+    sigma2: float | str
     all_records: bool
     auc_samples: int
     block_size: int
+    grid_min: float
+    grid_max: float
+    grid_points: int
 
     def __post_init__(self) -> None:
         if int(self.block_size) < 1:
             raise LoodInputError(f"nngp.block_size must be a positive integer, got {self.block_size}")
+        if isinstance(self.sigma2, str):
+            check_choice(self.sigma2, "sigma2_rule", "nngp.sigma2")
+        elif not self.sigma2 >= 0:
+            raise LoodInputError(f"nngp.sigma2 must be a number >= 0 or one of {', '.join(enum('sigma2_rule'))}, got {self.sigma2}")
+
+    @property
+    def rule(self) -> str:
+        """How σ² is chosen: the rule's name, or "fixed" for a number."""
+        return self.sigma2 if isinstance(self.sigma2, str) else "fixed"
 
 
 @dataclass(frozen=True)

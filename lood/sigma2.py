@@ -19,6 +19,7 @@ Rules (`nngp.sigma2`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,9 @@ from lood import seeds
 from lood.checks import check_records
 from lood.divergence import lood_at_records, nngp_auc
 from lood.errors import LoodInputError
+from lood.gp import targets
+from lood.kernel import as_rows, kernel_and_diag
+from lood.settings import Arch, NNGPSettings, check_choice
 from lood.stats import correlation, signed_sqrt
 
 RULES = ("calibrate", "marginal_likelihood")
@@ -265,3 +269,57 @@ def sensitivity_table(
             "neg_log_evidence_fixed": float(-ml_fixed["log_evidence"].iloc[g] / eig.Y.size),
         })
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- workflow entry points
+
+
+def stack_train_logits(chunks: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+    """The in-models' logits on every training record, (models, n, C), joined over the in-model chunks."""
+    missing = [i for i, c in enumerate(chunks) if "logits_train" not in c]
+    if not chunks or missing:
+        raise LoodInputError(
+            f"in-model chunks {missing} have no logits_train (written by train_in_models since nngp.sigma2 "
+            "calibrate): delete results/<experiment>/nn/in and rerun"
+        )
+    return np.concatenate([np.asarray(c["logits_train"]) for c in chunks])
+
+
+def _kernel_eigen(X: np.ndarray, y: np.ndarray, arch: Arch, block_size: int) -> tuple[KernelEigen, np.ndarray]:
+    X = as_rows(X)
+    K, K_diag = kernel_and_diag(X, None, arch, block_size)
+    return eigen(K, targets(np.asarray(y), None)), K_diag
+
+
+def _target(eig: KernelEigen, in_train_logits: np.ndarray | None) -> np.ndarray | None:
+    return None if in_train_logits is None else mean_train_logits(in_train_logits, *eig.Y.shape)
+
+
+def choose(
+    X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, in_train_logits: np.ndarray | None, loss: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(sigma2.csv, sigma2_curve.csv): the σ² that nngp.sigma2 names, and the curve its rule minimised.
+
+    A number is used as it is (curve: that one row). calibrate needs in_train_logits (models, n, C).
+    """
+    check_choice(loss, "loss", "training.loss")
+    if nngp.rule == "fixed":
+        chosen = {"sigma2": float(nngp.sigma2), "rule": "fixed", "objective": np.nan, "scale": np.nan, "at_edge": False}
+        curve = pd.DataFrame({"sigma2": [float(nngp.sigma2)], "objective": [np.nan], "scale": [np.nan]})
+    else:
+        eig, _ = _kernel_eigen(X, y, arch, nngp.block_size)
+        grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
+        curve = objective_curve(eig, nngp.rule, grid, _target(eig, in_train_logits) if nngp.rule == "calibrate" else None, loss)
+        chosen = choose_sigma2(curve, nngp.rule)
+    return pd.DataFrame([chosen | {"loss": loss}]), curve
+
+
+def sensitivity(
+    X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, mia: pd.DataFrame, in_train_logits: np.ndarray,
+    loss: str, n_boot: int, base_seed: int,
+) -> pd.DataFrame:
+    """`sensitivity_table` over the nngp grid, from the experiment's kernel and in-models."""
+    check_choice(loss, "loss", "training.loss")
+    eig, K_diag = _kernel_eigen(X, y, arch, nngp.block_size)
+    grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
+    return sensitivity_table(eig, K_diag, mia, grid, _target(eig, in_train_logits), loss, nngp.auc_samples, n_boot, base_seed)

@@ -43,6 +43,7 @@ localrules:
     fig_vulnerable,
     fig_reconstruction,
     fig_influence,
+    fig_sigma,
 
 
 def get_arch(wildcards):
@@ -57,6 +58,11 @@ def get_in_chunks(wildcards):
         experiment=wildcards.experiment,
         chunk=range(N_IN_CHUNKS),
     )
+
+
+def get_sigma2_inputs(wildcards):
+    """In-model chunks when nngp.sigma2 is calibrate (it reads their training logits), else nothing."""
+    return get_in_chunks(wildcards) if config["nngp"]["sigma2"] == "calibrate" else []
 
 
 def get_out_groups(wildcards):
@@ -138,7 +144,7 @@ def get_figure(name, experiments=None):
 def get_all_targets():
     """Every figure, table and the per-record query files."""
     targets = []
-    for name in ["correlation", "landscape", "reconstruction", "influence"]:
+    for name in ["correlation", "landscape", "reconstruction", "influence", "sigma"]:
         targets += get_figure(name)
     if config["nngp"]["all_records"]:
         targets += get_figure("vulnerable")

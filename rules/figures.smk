@@ -135,6 +135,27 @@ rule plot_influence:
         "../workflow_scripts/plot_influence.py"
 
 
+rule plot_sigma:
+    input:
+        sensitivity="results/{experiment}/nngp/sigma2_sensitivity.csv",
+        sigma2="results/{experiment}/nngp/sigma2.csv",
+    output:
+        png=report(
+            "results/{experiment}/figures/sigma.png",
+            caption="../report/sigma.rst",
+            category="Sensitivity to sigma2",
+            subcategory="{experiment}",
+        ),
+        pdf="results/{experiment}/figures/sigma.pdf",
+        marks="results/{experiment}/figures/sigma_marks.csv",
+    log:
+        "logs/figures/plot_sigma_{experiment}.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_sigma.py"
+
+
 # Named targets: `snakemake fig_<name>` builds one figure for every experiment.
 rule fig_correlation:
     input:
@@ -164,3 +185,8 @@ rule fig_reconstruction:
 rule fig_influence:
     input:
         get_figure("influence"),
+
+
+rule fig_sigma:
+    input:
+        get_figure("sigma"),

@@ -1,7 +1,52 @@
+rule choose_sigma2:
+    input:
+        dataset="results/data/dataset.npz",
+        in_logits=get_sigma2_inputs,
+    output:
+        sigma2="results/{experiment}/nngp/sigma2.csv",
+        curve="results/{experiment}/nngp/sigma2_curve.csv",
+    log:
+        "logs/nngp/choose_sigma2_{experiment}.log",
+    benchmark:
+        "benchmarks/nngp/choose_sigma2_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        nngp=config["nngp"],
+        loss=config["training"]["loss"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/choose_sigma2.py"
+
+
+rule sigma2_sensitivity:
+    input:
+        dataset="results/data/dataset.npz",
+        mia="results/{experiment}/nn/mia.csv",
+        in_logits=get_in_chunks,
+    output:
+        table="results/{experiment}/nngp/sigma2_sensitivity.csv",
+    log:
+        "logs/nngp/sigma2_sensitivity_{experiment}.log",
+    benchmark:
+        "benchmarks/nngp/sigma2_sensitivity_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        nngp=config["nngp"],
+        loss=config["training"]["loss"],
+        bootstrap=config["figures"]["bootstrap"],
+        seed=config["seed"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/sigma2_sensitivity.py"
+
+
 rule nngp_lood:
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
+        sigma2="results/{experiment}/nngp/sigma2.csv",
     output:
         lood="results/{experiment}/nngp/lood.csv",
     log:
@@ -21,6 +66,7 @@ rule nngp_lood:
 rule nngp_lood_all:
     input:
         dataset="results/data/dataset.npz",
+        sigma2="results/{experiment}/nngp/sigma2.csv",
     output:
         lood_all="results/{experiment}/nngp/lood_all.csv",
     log:
@@ -40,6 +86,7 @@ rule nngp_landscape:
     input:
         dataset="results/data/dataset.npz",
         probes="results/data/probes.npz",
+        sigma2="results/{experiment}/nngp/sigma2.csv",
     output:
         landscape="results/{experiment}/nngp/landscape.csv",
     log:
@@ -59,6 +106,7 @@ rule optimise_query:
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
+        sigma2="results/{experiment}/nngp/sigma2.csv",
     output:
         table="results/{experiment}/nngp/query.csv",
         queries=directory("results/{experiment}/nngp/query"),

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 from scipy import stats as st
 
 from lood import seeds
-from lood.plots import as_image, correlation_figure, influence_figure, landscape_figure, save_figure
-from lood.stats import correlation
+from lood.plots import (
+    as_image,
+    correlation_figure,
+    influence_figure,
+    landscape_figure,
+    landscape_peaks,
+    save_figure,
+    sigma_figure,
+)
+from lood.stats import correlation, paired_difference, signed_sqrt
 
 
 def test_correlation_matches_scipy_and_hand_bootstrap():
@@ -32,6 +41,61 @@ def test_correlation_drops_nan_and_handles_constant():
     assert np.isnan(correlation(np.ones(5), np.arange(5.0), 100, 0)["pearson_r"])
 
 
+def test_paired_difference_known_answers():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=60)
+    a = t + 0.3 * rng.normal(size=60)
+    same = paired_difference(t, a, a.copy(), 300, 0, 5)
+    assert same["spearman_diff"] == 0 and same["spearman_diff_lo"] == 0 and same["spearman_diff_hi"] == 0
+    assert same["pearson_diff_share_le0"] == 1.0
+    # a perfect estimator against a noisy one: r_a = 1 in every resample, so the difference is 1 - r_b
+    b = t + 2.0 * rng.normal(size=60)
+    d = paired_difference(t, t.copy(), b, 300, 0, 5)
+    assert d["pearson_diff"] == pytest.approx(1 - st.pearsonr(b, t).statistic)
+    idx = seeds.rng(0, "bootstrap", 5).integers(0, 60, size=(300, 60))
+    boot = np.array([1 - st.pearsonr(b[i], t[i]).statistic for i in idx])
+    assert [d["pearson_diff_lo"], d["pearson_diff_hi"]] == pytest.approx(np.percentile(boot, [2.5, 97.5]))
+    assert d["pearson_diff_lo"] > 0 and d["spearman_diff_lo"] > 0
+
+
+def test_paired_difference_ci_covers_the_population_difference():
+    """Population: a = t + e_a, b = t + e_b with known Pearson correlations 0.8 and 0.5 (difference 0.3)."""
+    rng = np.random.default_rng(2)
+    ra, rb = 0.8, 0.5
+    sa, sb = np.sqrt(1 / ra**2 - 1), np.sqrt(1 / rb**2 - 1)
+    covered, points, widths = 0, [], []
+    reps, n = 150, 150
+    for k in range(reps):
+        t = rng.normal(size=n)
+        d = paired_difference(t, t + sa * rng.normal(size=n), t + sb * rng.normal(size=n), 300, k, 0)
+        covered += d["pearson_diff_lo"] <= ra - rb <= d["pearson_diff_hi"]
+        points.append(d["pearson_diff"])
+        widths.append(d["pearson_diff_hi"] - d["pearson_diff_lo"])
+    assert covered / reps >= 0.88  # nominal 0.95; percentile intervals undercover slightly at this n
+    # the interval's width matches the spread of the estimate over repeated datasets (2 x 1.96 sd)
+    assert np.mean(widths) == pytest.approx(2 * 1.96 * np.std(points), rel=0.2)
+
+
+def test_signed_sqrt_keeps_the_order():
+    x = np.array([-4.0, -0.25, 0.0, 0.25, 9.0])
+    np.testing.assert_allclose(signed_sqrt(x), [-2.0, -0.5, 0.0, 0.5, 3.0])
+
+
+def test_landscape_peaks_count_only_significant_records():
+    t = [-1.0, 0.0, 1.0, 2.0]
+    rows_nn, rows_gp = [], []
+    # record 0: significant, peaks at 0; record 1: significant, peaks at 2; record 2: chance level, argmax at 0
+    for rec, p0, peak in ((0, 1e-4, 0.0), (1, 1e-3, 2.0), (2, 0.4, 0.0)):
+        for tt in t:
+            rows_nn.append({"record": rec, "t": tt, "auc": 0.6 + 0.1 * (tt == peak), "auc_p": p0 if tt == 0 else 0.5})
+            rows_gp.append({"record": rec, "t": tt, "kl": 1.0 + (tt == 0.0)})
+    peaks, summary = landscape_peaks(pd.DataFrame(rows_nn), pd.DataFrame(rows_gp))
+    assert peaks["significant"].tolist() == [True, True, False]
+    assert summary["significant"] == 2 and summary["nn_peaks_at_0_significant"] == 1
+    assert summary["nn_peaks_at_0_all"] == 2 and summary["nngp_peaks_at_0"] == 3
+    assert summary["random_argmax_expected"] == pytest.approx(2 / 4)
+
+
 def test_cifar_rows_become_hwc_images():
     chw = np.zeros((3, 2, 2))
     chw[0] = 1.0  # red channel
@@ -43,12 +107,12 @@ def _synthetic_tables(n=12, seed=0):
     rng = np.random.default_rng(seed)
     kl = rng.lognormal(size=n)
     rec = np.arange(n) * 3
-    mia = pd.DataFrame({"record": rec, "auc": 0.5 + 0.1 * np.log1p(kl), "auc_std": 0.02, "diff": kl / 10,
-                        "diff_std": 0.01, "auc_lira": 0.5})
+    mia = pd.DataFrame({"record": rec, "auc": 0.5 + 0.1 * np.log1p(kl), "auc_std": 0.02, "auc_p": 0.01,
+                        "diff": kl / 10 - 0.05, "diff_raw": kl / 10, "diff_std": 0.01, "auc_lira": 0.5})
     lood = pd.DataFrame({"record": rec, "kl": kl, "mse": kl / 20, "auc_nngp": 0.5 + 0.05 * kl, "auc_nngp_se": 0.001})
     t = np.array([-1.0, 0.0, 1.0])
-    land = pd.DataFrame([(r, tt, k * np.exp(-tt * tt), 0.5 + 0.1 * np.exp(-tt * tt), 0.01, 0.0)
-                         for r, k in zip(rec, kl) for tt in t], columns=["record", "t", "kl", "auc", "auc_std", "mse"])
+    land = pd.DataFrame([(r, tt, k * np.exp(-tt * tt), 0.5 + 0.1 * np.exp(-tt * tt), 0.01, 0.01, 0.0)
+                         for r, k in zip(rec, kl) for tt in t], columns=["record", "t", "kl", "auc", "auc_std", "auc_p", "mse"])
     return mia, lood, land
 
 
@@ -57,16 +121,36 @@ def test_figures_render(tmp_path):
     fig, table = correlation_figure(mia, lood, n_boot=100, seed=0)
     save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")
     assert set(table["pair"]) == {"kl_vs_auc", "auc_nngp_vs_auc", "sqrt_mse_vs_sqrt_diff"}
-    # A monotone synthetic relation: Spearman 1 for KL vs AUC.
-    assert np.isclose(table.set_index("pair").loc["kl_vs_auc", "spearman_r"], 1.0)
-    fig, peaks = landscape_figure(land[["record", "t", "auc", "auc_std"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2)
+    table = table.set_index("pair")
+    # A monotone synthetic relation: Spearman 1 for KL vs AUC; Pearson on log10 KL, as plotted.
+    assert np.isclose(table.loc["kl_vs_auc", "spearman_r"], 1.0)
+    assert np.isclose(table.loc["kl_vs_auc", "pearson_r"], st.pearsonr(np.log10(lood["kl"]), mia["auc"]).statistic)
+    assert table.loc["kl_vs_auc", "x"] == "log10_kl"
+    assert table.loc["sqrt_mse_vs_sqrt_diff", "n_diff_nonpositive"] == np.sum(mia["diff"] <= 0) > 0
+    expected = st.pearsonr(np.sqrt(lood["mse"]), signed_sqrt(mia["diff"])).statistic
+    assert np.isclose(table.loc["sqrt_mse_vs_sqrt_diff", "pearson_r"], expected)
+    assert np.isclose(table.loc["auc_nngp_vs_auc", "mean_abs_auc_gap"], np.mean(np.abs(lood["auc_nngp"] - mia["auc"])))
+    fig, peaks = landscape_figure(land[["record", "t", "auc", "auc_std", "auc_p"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2)
     save_figure(fig, tmp_path / "l.png", tmp_path / "l.pdf")
-    assert (peaks.drop(columns="record") == 0.0).all().all()
+    assert (peaks[["nngp_argmax_t", "nn_argmax_t"]] == 0.0).all().all() and peaks["significant"].all()
     scores = pd.DataFrame({"record": mia.record, "tracin": mia["diff"] * 2, "influence": -mia["diff"],
                            "lood_mse": lood["mse"], "diff_nn": mia["diff"]})
     fig, table = influence_figure(scores, n_boot=100, seed=0)
     save_figure(fig, tmp_path / "i.png", tmp_path / "i.pdf")
-    assert np.isclose(table.set_index("estimator").loc["influence", "spearman_r"], -1.0)
-    for name in "cli":
+    table = table.set_index("estimator")
+    assert np.isclose(table.loc["influence", "spearman_r"], -1.0)
+    # √LOOD is a monotone function of diff here (ρ = 1), influence the reverse (ρ = -1): the difference is 2
+    assert np.isclose(table.loc["influence", "lood_minus_spearman_diff"], 2.0)
+    assert np.isnan(table.loc["sqrt_lood_mse"].get("lood_minus_spearman_diff", np.nan))
+    grid = np.geomspace(1e-3, 1.0, 7)
+    sens = pd.DataFrame({"sigma2": grid, "spearman_kl_auc": 0.7, "spearman_kl_auc_lo": 0.6, "spearman_kl_auc_hi": 0.8,
+                         "spearman_md_diff": 0.6, "spearman_md_diff_lo": 0.5, "spearman_md_diff_hi": 0.7,
+                         "mean_abs_auc_gap": np.abs(np.log(grid / 0.03)), "median_auc_nngp": 0.6, "median_auc_nn": 0.62,
+                         "calibration_objective": (np.log(grid / grid[2])) ** 2 + 1, "neg_log_evidence_scaled": (np.log(grid / grid[5])) ** 2,
+                         "neg_log_evidence_fixed": 0.0})
+    fig, marks = sigma_figure(sens, pd.DataFrame({"sigma2": [grid[2]], "rule": ["calibrate"]}))
+    save_figure(fig, tmp_path / "s.png", tmp_path / "s.pdf")
+    assert marks.set_index("mark")["sigma2"].to_dict() == {"calibrate": grid[2], "marginal_likelihood": grid[5], "used (calibrate)": grid[2]}
+    for name in "clis":
         with Image.open(tmp_path / f"{name}.png") as img:
             img.verify()

@@ -2,10 +2,11 @@ import pandas as pd
 from _common import setup
 
 from lood.io import save_csv
-from lood.plots import landscape_figure, save_figure
+from lood.plots import landscape_figure, landscape_peaks, save_figure
 
 log = setup(snakemake)
-fig, peaks = landscape_figure(pd.read_csv(snakemake.input.nn), pd.read_csv(snakemake.input.nngp), snakemake.params.records)
+nn, gp = pd.read_csv(snakemake.input.nn), pd.read_csv(snakemake.input.nngp)
+fig, peaks = landscape_figure(nn, gp, snakemake.params.records)
 save_figure(fig, snakemake.output.png, snakemake.output.pdf)
 save_csv(snakemake.output.peaks, peaks)
-log.info("argmax t, NNGP: %s; NN: %s", peaks.iloc[:, 1].value_counts().to_dict(), peaks.iloc[:, 2].value_counts().to_dict())
+log.info("landscape peaks: %s", landscape_peaks(nn, gp)[1])

@@ -1,4 +1,7 @@
 rule influence:
+    """TracIn and influence-function self-influence of each record (lood.influence.influence_table,
+    docs/math.md §10), beside the NNGP mean-distance LOOD and the NN prediction difference
+    (lood.influence.comparison_table)."""
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",

@@ -4,6 +4,7 @@ finite differences, hand-written backprop, and the closed form of a linear model
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -12,8 +13,24 @@ import pytest
 import torch
 
 from lood import influence as inf
-from lood import train
+from lood import losses, train
+from lood.config import fill_defaults
 from lood.errors import LoodInputError
+from lood.grads import loss_hessian
+from lood.losses import Batch, Objective
+from lood.settings import SCHEMA_PATH, Arch, InfluenceSettings, Training, enum
+from lood.tracin import tracin_self_influence
+
+
+def settings(**overrides) -> InfluenceSettings:
+    """InfluenceSettings from the schema's defaults, with `overrides`."""
+    return InfluenceSettings.from_config(fill_defaults({"influence": overrides}, SCHEMA_PATH)["influence"])
+
+
+def self_influence(forward, params, X, y, Xq, yq, seed=0, loss="mse", minibatch=None, **overrides):
+    """influence_self on (X, y) at queries (Xq, yq) with `overrides` of the schema's influence settings."""
+    objective = Objective(forward, loss)
+    return inf.influence_self(objective, params, Batch(X, y), Batch(Xq, yq), settings(**overrides), seed, minibatch)
 
 
 def _centred_one_hot(y: torch.Tensor, C: int) -> torch.Tensor:
@@ -47,7 +64,7 @@ def _reference_hessian_and_grads(params, X, y):
     T = _centred_one_hot(y, C)
 
     def unflat(theta):
-        return [t.reshape(s) for t, s in zip(torch.split(theta, sizes), shapes)]
+        return [t.reshape(s) for t, s in zip(torch.split(theta, sizes), shapes, strict=True)]
 
     def mean_loss(theta):
         return 0.5 * ((_mlp(unflat(theta), X) - T) ** 2).sum(dim=1).mean()
@@ -73,14 +90,16 @@ def test_exact_and_lissa_match_an_explicit_solve():
     damping = max(0.0, -eig[0].item()) + 0.5
     ref = (G * torch.linalg.solve(H + damping * torch.eye(len(H), dtype=H.dtype), G.T).T).sum(dim=1).numpy() / len(X)
 
-    exact = inf.influence_self(_mlp, params, X, y, X, y, damping=damping, method="exact")
+    exact = self_influence(_mlp, params, X, y, X, y, damping=damping, method="exact")
     np.testing.assert_allclose(exact, ref, rtol=1e-9, atol=1e-12)
 
     # LiSSA contracts at rate 1 - (lambda_min + damping)/scale per step; run to 1e-6.
     scale = 1.1 * (eig[-1].item() + damping)
     rate = 1.0 - (eig[0].item() + damping) / scale
     depth = math.ceil(math.log(1e-6) / math.log(rate))
-    lissa = inf.influence_self(_mlp, params, X, y, X, y, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=depth)
+    lissa = self_influence(
+        _mlp, params, X, y, X, y, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=depth
+    )
     assert np.max(np.abs(lissa - ref)) / np.max(np.abs(ref)) < 1e-4
     assert ref.max() > 0  # the comparison is not between zeros
 
@@ -93,20 +112,20 @@ def test_lissa_truncated_early_differs_from_exact():
     eig = torch.linalg.eigvalsh(H)
     damping = max(0.0, -eig[0].item()) + 0.5
     scale = 1.1 * (eig[-1].item() + damping)
-    exact = inf.influence_self(_mlp, params, X, y, X, y, damping=damping, method="exact")
-    short = inf.influence_self(_mlp, params, X, y, X, y, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=3)
+    exact = self_influence(_mlp, params, X, y, X, y, damping=damping, method="exact")
+    short = self_influence(_mlp, params, X, y, X, y, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=3)
     assert np.max(np.abs(short - exact)) / np.max(np.abs(exact)) > 0.1
 
 
 def test_stochastic_lissa_is_seeded_and_close_to_exact():
     X, y, params = _linear_problem(n=60)
-    kwargs = dict(damping=0.1, method="lissa", lissa_scale=1.0, lissa_depth=40, lissa_repeats=2, lissa_batch_size=20)
-    a = inf.influence_self(_linear, params, X, y, X[:10], y[:10], seed=7, **kwargs)
-    b = inf.influence_self(_linear, params, X, y, X[:10], y[:10], seed=7, **kwargs)
-    c = inf.influence_self(_linear, params, X, y, X[:10], y[:10], seed=8, **kwargs)
+    kwargs = dict(damping=0.1, method="lissa", lissa_scale=1.0, lissa_depth=40, lissa_repeats=2, minibatch=20)
+    a = self_influence(_linear, params, X, y, X[:10], y[:10], seed=7, **kwargs)
+    b = self_influence(_linear, params, X, y, X[:10], y[:10], seed=7, **kwargs)
+    c = self_influence(_linear, params, X, y, X[:10], y[:10], seed=8, **kwargs)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    exact = inf.influence_self(_linear, params, X, y, X[:10], y[:10], damping=0.1, method="exact")
+    exact = self_influence(_linear, params, X, y, X[:10], y[:10], damping=0.1, method="exact")
     # Minibatch HVPs make each run noisy (~5% here across seeds), but unbiased: a wrong
     # minibatch normalisation would be off by the factor n / batch_size = 3.
     assert np.abs(a - exact).max() / np.abs(exact).max() < 0.15
@@ -115,7 +134,9 @@ def test_stochastic_lissa_is_seeded_and_close_to_exact():
 def test_lissa_divergence_is_an_actionable_error():
     X, y, params = _linear_problem(n=30)
     with pytest.raises(LoodInputError, match="lissa_scale"):
-        inf.influence_self(_linear, params, X, y, X[:3], y[:3], damping=0.0, method="lissa", lissa_scale=1e-3, lissa_depth=200)
+        self_influence(
+            _linear, params, X, y, X[:3], y[:3], damping=0.0, method="lissa", lissa_scale=1e-3, lissa_depth=200
+        )
 
 
 def test_indefinite_hessian_warns_for_exact():
@@ -123,7 +144,7 @@ def test_indefinite_hessian_warns_for_exact():
     H, _ = _reference_hessian_and_grads(params, X, y)
     assert torch.linalg.eigvalsh(H)[0] < 0  # the premise: this init's Hessian is indefinite
     with pytest.warns(RuntimeWarning, match="not positive definite"):
-        inf.influence_self(_mlp, params, X, y, X[:3], y[:3], damping=0.0, method="exact")
+        self_influence(_mlp, params, X, y, X[:3], y[:3], damping=0.0, method="exact")
 
 
 # ----------------------------------------------------------------------------- Hessian
@@ -132,13 +153,13 @@ def test_indefinite_hessian_warns_for_exact():
 @pytest.mark.parametrize("loss", ["mse", "mse_mean", "cross_entropy"])
 def test_loss_hessian_matches_finite_differences_of_gradients(loss):
     # lood.train's forward with a smooth activation (erf) and biases: every block of H is non-zero.
-    arch = {"depth": 2, "width": 3, "activation": "erf", "bias": True, "w_std": 1.5, "b_std": 0.3}
+    arch = Arch(depth=2, width=3, activation="erf", bias=True, w_std=1.5, b_std=0.3)
     params = train.init_params(arch, d=4, n_classes=3, seed=3, dtype=torch.float64)
     g = torch.Generator().manual_seed(1)
     X = torch.randn(15, 4, generator=g, dtype=torch.float64)
     y = torch.randint(0, 3, (15,), generator=g)
     forward = partial(train.forward, arch=arch)
-    H = inf.loss_hessian(forward, params, X, y, loss, chunk_size=7)
+    H = loss_hessian(Objective(forward, loss), params, Batch(X, y), chunk_size=7)
 
     ref_loss = {
         "mse": lambda z: 0.5 * ((z - _centred_one_hot(y, 3)) ** 2).sum(dim=1).mean(),
@@ -150,12 +171,17 @@ def test_loss_hessian_matches_finite_differences_of_gradients(loss):
 
     def gradient(theta):
         t = theta.clone().requires_grad_(True)
-        ps = [a.reshape(s) for a, s in zip(torch.split(t, sizes), shapes)]
+        ps = [a.reshape(s) for a, s in zip(torch.split(t, sizes), shapes, strict=True)]
         return torch.autograd.grad(ref_loss(forward(ps, X)), t)[0]
 
     theta = torch.cat([p.reshape(-1) for p in params])
     eps = 1e-5
-    fd = torch.stack([(gradient(theta + eps * e) - gradient(theta - eps * e)) / (2 * eps) for e in torch.eye(len(theta), dtype=theta.dtype)])
+    fd = torch.stack(
+        [
+            (gradient(theta + eps * e) - gradient(theta - eps * e)) / (2 * eps)
+            for e in torch.eye(len(theta), dtype=theta.dtype)
+        ]
+    )
     assert H.shape == (len(theta), len(theta))
     torch.testing.assert_close(H, fd, rtol=1e-5, atol=1e-7)
     assert H.abs().max() > 1e-2
@@ -186,7 +212,7 @@ def _hand_grad_sq_norm(params, x, label, loss):
 
 @pytest.mark.parametrize("loss", ["mse", "mse_mean", "cross_entropy"])
 def test_tracin_matches_hand_backprop(loss):
-    arch = {"depth": 1, "width": 6, "activation": "relu", "bias": True, "w_std": 1.4, "b_std": 0.2}
+    arch = Arch(depth=1, width=6, activation="relu", bias=True, w_std=1.4, b_std=0.2)
     forward = partial(train.forward, arch=arch)
     checkpoints = [train.init_params(arch, d=5, n_classes=3, seed=s, dtype=torch.float64) for s in range(3)]
     lrs = [0.3, 0.1, 0.01]
@@ -194,8 +220,13 @@ def test_tracin_matches_hand_backprop(loss):
     X = torch.randn(9, 5, generator=g, dtype=torch.float64)
     y = torch.randint(0, 3, (9,), generator=g)
 
-    got = inf.tracin_self_influence(forward, checkpoints, lrs, X, y, loss, chunk_size=4)
-    ref = np.array([sum(lr * _hand_grad_sq_norm(p, X[i], y[i], loss) for p, lr in zip(checkpoints, lrs)) for i in range(len(X))])
+    got = tracin_self_influence(Objective(forward, loss), checkpoints, lrs, Batch(X, y), chunk_size=4)
+    ref = np.array(
+        [
+            sum(lr * _hand_grad_sq_norm(p, X[i], y[i], loss) for p, lr in zip(checkpoints, lrs, strict=True))
+            for i in range(len(X))
+        ]
+    )
     np.testing.assert_allclose(got, ref, rtol=1e-10)
     assert ref.min() > 0
 
@@ -203,7 +234,7 @@ def test_tracin_matches_hand_backprop(loss):
 def test_tracin_needs_one_lr_per_checkpoint():
     X, y, params = _tiny_problem()
     with pytest.raises(LoodInputError, match="one learning rate per checkpoint"):
-        inf.tracin_self_influence(_mlp, [params, params], [0.1], X, y)
+        tracin_self_influence(Objective(_mlp, "mse"), [params, params], [0.1], Batch(X, y))
 
 
 # ----------------------------------------------------------------------------- linear model closed form
@@ -235,7 +266,7 @@ def test_linear_model_self_influence_is_residual_times_leverage(method):
     X, y, params = _linear_problem()
     damping = 0.05
     ref = _linear_closed_form(X, y, params[0], X, y, damping)
-    got = inf.influence_self(_linear, params, X, y, X, y, damping=damping, method=method, lissa_scale=0.5, lissa_depth=80)
+    got = self_influence(_linear, params, X, y, X, y, damping=damping, method=method, lissa_scale=0.5, lissa_depth=80)
     np.testing.assert_allclose(got, ref, rtol=1e-6 if method == "lissa" else 1e-10)
 
 
@@ -244,33 +275,47 @@ def test_duplicated_record_has_smaller_influence():
     # quadratic form); for a non-convex net it is not guaranteed, so not tested there.
     X, y, params = _linear_problem()
     z = 7
-    unique = inf.influence_self(_linear, params, X, y, X[z : z + 1], y[z : z + 1], damping=0.05, method="exact")
+    unique = self_influence(_linear, params, X, y, X[z : z + 1], y[z : z + 1], damping=0.05, method="exact")
     X_dup, y_dup = torch.cat([X, X[z : z + 1]]), torch.cat([y, y[z : z + 1]])
-    dup = inf.influence_self(_linear, params, X_dup, y_dup, X[z : z + 1], y[z : z + 1], damping=0.05, method="exact")
+    dup = self_influence(_linear, params, X_dup, y_dup, X[z : z + 1], y[z : z + 1], damping=0.05, method="exact")
     assert dup[0] < 0.9 * unique[0]
-    np.testing.assert_allclose(dup, _linear_closed_form(X_dup, y_dup, params[0], X[z : z + 1], y[z : z + 1], 0.05), rtol=1e-10)
+    np.testing.assert_allclose(
+        dup, _linear_closed_form(X_dup, y_dup, params[0], X[z : z + 1], y[z : z + 1], 0.05), rtol=1e-10
+    )
 
 
 # ----------------------------------------------------------------------------- method choice and the table
 
 
 def test_choose_method():
-    assert inf.choose_method(100, "auto", 100) == "exact"
-    assert inf.choose_method(101, "auto", 100) == "lissa"
-    assert inf.choose_method(10**9, "exact", 100) == "exact"
-    assert inf.choose_method(1, "lissa", 100) == "lissa"
-    with pytest.raises(LoodInputError, match="unknown influence method"):
-        inf.choose_method(1, "newton", 100)
+    assert inf.choose_method(100, settings(method="auto", exact_max_params=100)) == "exact"
+    assert inf.choose_method(101, settings(method="auto", exact_max_params=100)) == "lissa"
+    assert inf.choose_method(10**9, settings(method="exact", exact_max_params=100)) == "exact"
+    assert inf.choose_method(1, settings(method="lissa", exact_max_params=100)) == "lissa"
+    with pytest.raises(LoodInputError, match="influence.method 'newton' unknown"):
+        settings(method="newton")
 
 
 def test_unknown_loss_is_an_actionable_error():
-    X, y, params = _tiny_problem()
     with pytest.raises(LoodInputError, match="unknown loss 'hinge'"):
-        inf.tracin_self_influence(_mlp, [params], [0.1], X, y, loss="hinge")
+        Objective(_mlp, "hinge")
+    with pytest.raises(LoodInputError, match="training.loss 'hinge' unknown"):
+        losses.training_loss("hinge")
 
 
-ARCH = {"depth": 1, "width": 5, "activation": "relu", "bias": False, "w_std": math.sqrt(2.0), "b_std": 0.0}
-TRAINING = {"epochs": 4, "batch_size": 8, "lr": 0.1, "lr_milestones": [2], "lr_gamma": 0.5, "momentum": 0.0, "loss": "mse"}
+def test_every_training_loss_maps_to_the_loss_lood_train_minimises():
+    # The schema's loss enum is the one list; each name maps to a per-record loss of LOSSES.
+    assert set(losses.TRAINING_LOSSES) == set(enum("loss"))
+    assert all(losses.training_loss(name) in losses.LOSSES for name in enum("loss"))
+    # mse_mean is torch's MSELoss on one record, against the centred one-hot target.
+    z, label = torch.tensor([0.3, -1.2, 0.4], dtype=torch.float64), torch.tensor(1)
+    ref = torch.nn.functional.mse_loss(z, _centred_one_hot(label, 3))
+    torch.testing.assert_close(losses.LOSSES[losses.training_loss("mse")](z, label), ref)
+
+
+ARCH = Arch(depth=1, width=5, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
+TRAINING_KEYS = dict(n_in=4, n_out=4, epochs=4, batch_size=8, lr=0.1, lr_milestones=[2], lr_gamma=0.5, momentum=0.0)
+TRAINING = Training.from_config(fill_defaults({"training": {**TRAINING_KEYS, "loss": "mse"}}, SCHEMA_PATH)["training"])
 
 
 def _table_data():
@@ -284,10 +329,11 @@ def _table_data():
 def test_influence_table_columns_determinism_and_methods_agree():
     X, y = _table_data()
     records = [3, 0, 17]
-    cfg = {"method": "exact", "damping": 1.0, "lissa_scale": 20.0, "lissa_depth": 300, "lissa_repeats": 1}
-    a = inf.influence_table(X, y, records, ARCH, TRAINING, cfg, base_seed=11, device="cpu")
-    b = inf.influence_table(X, y, records, ARCH, TRAINING, cfg, base_seed=11, device="cpu")
-    lissa = inf.influence_table(X, y, records, ARCH, TRAINING, {**cfg, "method": "lissa"}, base_seed=11, device="cpu")
+    exact_settings = settings(method="exact", damping=1.0, lissa_scale=20.0, lissa_depth=300, lissa_repeats=1)
+    a = inf.influence_table(X, y, records, ARCH, TRAINING, exact_settings, base_seed=11, device="cpu")
+    b = inf.influence_table(X, y, records, ARCH, TRAINING, exact_settings, base_seed=11, device="cpu")
+    lissa_settings = replace(exact_settings, method="lissa")
+    lissa = inf.influence_table(X, y, records, ARCH, TRAINING, lissa_settings, base_seed=11, device="cpu")
     assert list(a.columns) == ["record", "tracin", "influence"]
     assert a["record"].tolist() == records
     pd.testing.assert_frame_equal(a, b)
@@ -298,15 +344,21 @@ def test_influence_table_columns_determinism_and_methods_agree():
 
 def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
     X, y = _table_data()
-    table = inf.influence_table(X, y, [3], ARCH, TRAINING, {"method": "exact", "damping": 1.0}, base_seed=2, device="cpu")
-    res = train.train_models(X, y, ARCH, TRAINING, [inf.seeds.int_seed(2, "influence", 0)], checkpoints=True, device="cpu")
+    table = inf.influence_table(
+        X, y, [3], ARCH, TRAINING, settings(method="exact", damping=1.0), base_seed=2, device="cpu"
+    )
+    res = train.train_models(
+        X, y, ARCH, TRAINING, [inf.seeds.int_seed(2, "influence", 0)], checkpoints=True, device="cpu"
+    )
     np.testing.assert_allclose(res.lrs, [0.1, 0.1, 0.05, 0.05])
     forward = partial(train.forward, arch=ARCH)
     x3 = torch.as_tensor(X[3:4], dtype=torch.float32)
     ref = 0.0
-    for ck, lr in zip(res.checkpoints, res.lrs):
+    for ck, lr in zip(res.checkpoints, res.lrs, strict=True):
         ps = [p[0].clone().requires_grad_(True) for p in ck]
-        loss = torch.nn.functional.mse_loss(forward(ps, x3), torch.as_tensor(np.eye(3)[y[3:4]] - 1 / 3, dtype=torch.float32))
+        loss = torch.nn.functional.mse_loss(
+            forward(ps, x3), torch.as_tensor(np.eye(3)[y[3:4]] - 1 / 3, dtype=torch.float32)
+        )
         ref += lr * sum(float((g.double() ** 2).sum()) for g in torch.autograd.grad(loss, ps))
     assert ref > 0  # record 3 is not dead under this seed's ReLUs
     np.testing.assert_allclose(table["tracin"].iloc[0], ref, rtol=1e-5)
@@ -314,7 +366,44 @@ def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
 
 def test_influence_table_rejects_bad_input():
     X, y = _table_data()
-    with pytest.raises(LoodInputError, match="unknown influence config key"):
-        inf.influence_table(X, y, [0], ARCH, TRAINING, {"metod": "exact"}, base_seed=0, device="cpu")
-    with pytest.raises(LoodInputError, match="record index 30 out of range"):
-        inf.influence_table(X, y, [1, 30], ARCH, TRAINING, {}, base_seed=0, device="cpu")
+    with pytest.raises(LoodInputError, match=r"record indices \[30\] out of range"):
+        inf.influence_table(X, y, [1, 30], ARCH, TRAINING, settings(), base_seed=0, device="cpu")
+    Xl, yl, params = _linear_problem()
+    with pytest.raises(LoodInputError, match="influence.damping must be >= 0"):
+        self_influence(_linear, params, Xl, yl, Xl, yl, damping=-1.0)
+
+
+# ----------------------------------------------------------------------------- the comparison table
+
+
+def _tables():
+    scores = pd.DataFrame({"record": [5, 2, 9], "tracin": [1.0, 2.0, 3.0], "influence": [0.1, 0.2, 0.3]})
+    lood = pd.DataFrame({"record": [9, 5, 2, 4], "kl": [7.0, 8.0, 9.0, 1.0], "mse": [0.9, 0.5, 0.2, 0.4]})
+    mia = pd.DataFrame({"record": [2, 9, 5], "auc": [0.5, 0.6, 0.7], "diff": [0.02, 0.09, 0.05]})
+    return scores, lood, mia
+
+
+def test_comparison_table_puts_each_records_lood_and_diff_beside_its_scores():
+    scores, lood, mia = _tables()
+    table = inf.comparison_table(scores, lood, mia)
+    assert list(table.columns) == ["record", "tracin", "influence", "lood_mse", "diff_nn"]
+    expected = pd.DataFrame(
+        {
+            "record": [5, 2, 9],
+            "tracin": [1.0, 2.0, 3.0],
+            "influence": [0.1, 0.2, 0.3],
+            "lood_mse": [0.5, 0.2, 0.9],
+            "diff_nn": [0.05, 0.02, 0.09],
+        }
+    )
+    pd.testing.assert_frame_equal(table, expected)
+
+
+def test_comparison_table_names_what_is_missing():
+    scores, lood, mia = _tables()
+    with pytest.raises(LoodInputError, match=r"MIA table lacks record\(s\) \[5\]"):
+        inf.comparison_table(scores, lood, mia[mia["record"] != 5])
+    with pytest.raises(LoodInputError, match=r"NNGP LOOD table lacks column\(s\) \['mse'\]"):
+        inf.comparison_table(scores, lood.drop(columns="mse"), mia)
+    with pytest.raises(LoodInputError, match=r"lists record\(s\) \[9\] more than once"):
+        inf.comparison_table(scores, pd.concat([lood, lood.iloc[:1]]), mia)

@@ -27,7 +27,8 @@ one landscape query), under one integer seed:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -190,3 +191,45 @@ def mia_landscape_table(
             rows.append({"record": int(rec), "t": float(tk)} | {c: res[c] for c in LANDSCAPE_COLUMNS[2:]})
     return pd.DataFrame(rows, columns=LANDSCAPE_COLUMNS)
 
+
+class StackedLogits(NamedTuple):
+    """Every model's logits for the attack: in-models along axis 0, out-models per record."""
+
+    in_record: np.ndarray  # (Min, R, C)
+    in_probe: np.ndarray  # (Min, R, T, C)
+    out_record: np.ndarray  # (R, Mout, C)
+    out_probe: np.ndarray  # (R, Mout, T, C)
+
+
+def stack_logits(
+    chunks: Sequence[Mapping[str, np.ndarray]], groups: Sequence[Mapping[str, np.ndarray]], records: Sequence[int]
+) -> StackedLogits:
+    """Join in-model chunks along the model axis and out-model record groups along the record axis.
+
+    Each chunk and group holds `logits_record`, `logits_probe` and the `records` it covers (as
+    lood.train's workflow entry points save them); the chunks must each cover `records`, and
+    the groups together must cover them in that order.
+    """
+    records = np.asarray(records, dtype=np.int64)
+    if not chunks or not groups:
+        raise LoodInputError(
+            f"need at least one in-model chunk and one out-model group; got {len(chunks)} and {len(groups)}"
+        )
+    for i, chunk in enumerate(chunks):
+        if not np.array_equal(np.asarray(chunk["records"]), records):
+            raise LoodInputError(
+                f"in-model chunk {i} was evaluated on records {np.asarray(chunk['records']).tolist()}, expected "
+                f"{records.tolist()}: delete results/<experiment>/nn/in and rerun"
+            )
+    out_records = np.concatenate([np.asarray(g["records"]) for g in groups])
+    if not np.array_equal(out_records, records):
+        raise LoodInputError(
+            f"out-model groups cover records {out_records.tolist()}, expected {records.tolist()}: "
+            "delete results/<experiment>/nn/out and rerun"
+        )
+    return StackedLogits(
+        in_record=np.concatenate([c["logits_record"] for c in chunks]),
+        in_probe=np.concatenate([c["logits_probe"] for c in chunks]),
+        out_record=np.concatenate([g["logits_record"] for g in groups]),
+        out_probe=np.concatenate([g["logits_probe"] for g in groups]),
+    )

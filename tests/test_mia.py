@@ -180,3 +180,54 @@ def test_bad_inputs_are_input_errors():
         mia.mia_record(ok, ok, 2, 5, 0)
     with pytest.raises(LoodInputError):
         mia.mia_table([1, 2], [0, 1], np.zeros((10, 3, 2)), np.zeros((2, 10, 2)), 5, 0)
+
+
+# ----------------------------------------------------------------------------- joining the training jobs' logits
+
+
+def _code(m, r, T, C):
+    """Logits (len(m), len(r), T, C) whose entry [i, j, t, c] is 1000 m_i + 100 r_j + 10 t + c."""
+    m, r = np.asarray(m)[:, None, None, None], np.asarray(r)[None, :, None, None]
+    return 1000 * m + 100 * r + 10 * np.arange(T)[None, None, :, None] + np.arange(C)
+
+
+def _job_files(records, n_in=(3, 2), groups=((0, 1), (2,)), T=4, C=2):
+    """In-chunks and out-groups as the training scripts save them, each logit encoding (model, record, t, class)."""
+    chunks, first = [], 0
+    for M in n_in:
+        probe = _code(range(first, first + M), range(len(records)), T, C)
+        chunks.append({"records": np.asarray(records), "logits_record": probe[:, :, 0] + 0.5, "logits_probe": probe})
+        first += M
+    outs = []
+    for g in groups:
+        probe = -np.swapaxes(_code(range(5), g, T, C), 0, 1)  # (records, models, T, C)
+        outs.append({"records": np.asarray(records)[list(g)], "logits_record": probe[:, :, 0], "logits_probe": probe})
+    return chunks, outs
+
+
+def test_stack_logits_joins_models_of_chunks_and_records_of_groups():
+    records = [7, 2, 11]
+    chunks, groups = _job_files(records)
+    got = mia.stack_logits(chunks, groups, records)
+    assert got.in_record.shape == (5, 3, 2) and got.in_probe.shape == (5, 3, 4, 2)
+    assert got.out_record.shape == (3, 5, 2) and got.out_probe.shape == (3, 5, 4, 2)
+    # Entry [m, r, t, c] of the in-models is model m's logit c at record position r, offset t; likewise out.
+    for m, r, t, c in [(0, 0, 0, 0), (4, 2, 3, 1), (3, 1, 2, 0)]:
+        assert got.in_probe[m, r, t, c] == 1000 * m + 100 * r + 10 * t + c
+        assert got.in_record[m, r, c] == 100 * r + 1000 * m + c + 0.5
+        assert got.out_probe[r, m, t, c] == -(1000 * m + 100 * r + 10 * t + c)
+        assert got.out_record[r, m, c] == -(1000 * m + 100 * r + c)
+
+
+def test_stack_logits_rejects_groups_or_chunks_that_miss_records():
+    records = [7, 2, 11]
+    chunks, groups = _job_files(records)
+    with pytest.raises(LoodInputError, match=r"out-model groups cover records \[7, 2\], expected \[7, 2, 11\]"):
+        mia.stack_logits(chunks, groups[:1], records)
+    with pytest.raises(LoodInputError, match=r"out-model groups cover records \[11, 7, 2\]"):
+        mia.stack_logits(chunks, groups[::-1], records)
+    stale = [*chunks[:1], {**chunks[1], "records": np.array([7, 2, 12])}]
+    with pytest.raises(LoodInputError, match=r"in-model chunk 1 was evaluated on records \[7, 2, 12\]"):
+        mia.stack_logits(stale, groups, records)
+    with pytest.raises(LoodInputError, match="at least one in-model chunk"):
+        mia.stack_logits([], groups, records)

@@ -21,6 +21,7 @@ ROLES = {
     "data": 9,
     "train_in_order": 10,
     "train_out_order": 11,
+    "step_size": 12,
 }
 
 

@@ -137,7 +137,9 @@ rule plot_influence:
 
 rule plot_sigma:
     input:
-        sensitivity="results/{experiment}/nngp/sigma2_sensitivity.csv",
+        grid="results/{experiment}/nngp/sigma2_grid.csv",
+        objectives="results/{experiment}/nngp/sigma2_objectives.csv",
+        mia="results/{experiment}/nn/mia.csv",
         sigma2="results/{experiment}/nngp/sigma2.csv",
     output:
         png=report(
@@ -147,9 +149,13 @@ rule plot_sigma:
             subcategory="{experiment}",
         ),
         pdf="results/{experiment}/figures/sigma.pdf",
+        table="results/{experiment}/figures/sigma.csv",
         marks="results/{experiment}/figures/sigma_marks.csv",
     log:
         "logs/figures/plot_sigma_{experiment}.log",
+    params:
+        bootstrap=config["figures"]["bootstrap"],
+        seed=config["seed"],
     conda:
         "../envs/plot.yaml"
     script:

@@ -22,10 +22,11 @@ rule choose_sigma2:
 rule sigma2_sensitivity:
     input:
         dataset="results/data/dataset.npz",
-        mia="results/{experiment}/nn/mia.csv",
+        records="results/data/records.csv",
         in_logits=get_in_chunks,
     output:
-        table="results/{experiment}/nngp/sigma2_sensitivity.csv",
+        grid="results/{experiment}/nngp/sigma2_grid.csv",
+        objectives="results/{experiment}/nngp/sigma2_objectives.csv",
     log:
         "logs/nngp/sigma2_sensitivity_{experiment}.log",
     benchmark:
@@ -34,7 +35,6 @@ rule sigma2_sensitivity:
         arch=get_arch,
         nngp=config["nngp"],
         loss=config["training"]["loss"],
-        bootstrap=config["figures"]["bootstrap"],
         seed=config["seed"],
     conda:
         "../envs/jax.yaml"

@@ -150,8 +150,8 @@ def mia_record(in_logits: np.ndarray, out_logits: np.ndarray, label: int, splits
     }
 
 
-MIA_COLUMNS = ["record", "auc", "auc_std", "auc_p", "diff", "diff_raw", "diff_std", "auc_lira"]
-LANDSCAPE_COLUMNS = ["record", "t", "auc", "auc_std", "auc_p", "diff", "diff_raw"]
+MIA_COLUMNS = ["record", "auc", "auc_std", "diff", "diff_std", "auc_lira", "auc_p", "diff_raw"]
+LANDSCAPE_COLUMNS = ["record", "t", "auc", "auc_std", "diff", "auc_p", "diff_raw"]
 
 
 def mia_table(

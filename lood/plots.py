@@ -313,6 +313,28 @@ def influence_figure(scores: pd.DataFrame, n_boot: int, seed: int) -> tuple[plt.
 # ----------------------------------------------------------------------------- sigma2
 
 
+def sigma_summary(grid: pd.DataFrame, objectives: pd.DataFrame, mia: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per σ²: Spearman ρ(KL, MIA AUC) and ρ(√MD-LOOD, signed √diff) with bootstrap CIs, mean |NNGP AUC − MIA AUC|,
+    median AUCs, and the rules' objectives; from the per-(σ², record) LOOD table of lood.sigma2.lood_grid_table."""
+    nn = mia.set_index("record")
+    rows = []
+    for s2, part in grid.groupby("sigma2", sort=True):
+        part = part.set_index("record")
+        auc = nn.loc[part.index, "auc"].to_numpy(dtype=float)
+        c_kl = correlation(part["kl"].to_numpy(), auc, n_boot, seed, 200)
+        c_md = correlation(np.sqrt(part["mse"].to_numpy()), signed_sqrt(nn.loc[part.index, "diff"].to_numpy()), n_boot, seed, 201)
+        rows.append({
+            "sigma2": float(s2),
+            **{f"spearman_kl_auc{k}": c_kl[f"spearman{k or '_r'}"] for k in ("", "_lo", "_hi")},
+            **{f"spearman_md_diff{k}": c_md[f"spearman{k or '_r'}"] for k in ("", "_lo", "_hi")},
+            "mean_abs_auc_gap": float(np.mean(np.abs(part["auc_nngp"].to_numpy() - auc))),
+            "median_auc_nngp": float(part["auc_nngp"].median()),
+            "median_auc_nn": float(np.median(auc)),
+        })
+    summary = pd.DataFrame(rows)
+    return summary.merge(objectives, on="sigma2", how="left", validate="one_to_one")
+
+
 def sigma_marks(sens: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:
     """The σ² each rule picks on the grid (calibrate, marginal likelihood) and the one the workflow used, with the grid row nearest each."""
     marks = []

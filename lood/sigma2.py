@@ -32,7 +32,6 @@ from lood.errors import LoodInputError
 from lood.gp import targets
 from lood.kernel import as_rows, kernel_and_diag
 from lood.settings import Arch, NNGPSettings, check_choice
-from lood.stats import correlation, signed_sqrt
 
 RULES = ("calibrate", "marginal_likelihood")
 
@@ -223,52 +222,39 @@ def read_sigma2(table: pd.DataFrame) -> float:
     return value
 
 
-def sensitivity_table(
-    eig: KernelEigen,
-    K_diag: np.ndarray,
-    mia: pd.DataFrame,
-    grid: np.ndarray,
-    target: np.ndarray | None,
-    loss: str,
-    auc_samples: int,
-    n_boot: int,
-    base_seed: int,
-) -> pd.DataFrame:
-    """Across the σ² grid: Spearman ρ(KL, MIA AUC), ρ(√MD-LOOD, √diff) with bootstrap CIs, mean |NNGP AUC − MIA AUC|.
+def lood_grid_table(eig: KernelEigen, K_diag: np.ndarray, records: np.ndarray, grid: np.ndarray, auc_samples: int, base_seed: int) -> pd.DataFrame:
+    """KL, mean-distance LOOD and NNGP AUC of the studied records at every σ² of the grid (long format).
 
-    mia needs columns record, auc, diff (unbiased; √ is the signed square root). The LOOD of the
-    studied records is recomputed per σ² from the one eigendecomposition; the NNGP AUC uses the
-    seeds of lood.csv (int_seed(base, 'nngp_auc', record)). Also the two rules' objectives.
+    Each σ² costs O(n²) from the one eigendecomposition; the NNGP AUC uses the seeds of lood.csv
+    (int_seed(base, 'nngp_auc', record)), so at the σ² the workflow used it reproduces lood.csv's values.
     """
     grid = _check_sigma2(grid)
-    records = check_records(mia["record"].to_numpy(), eig.n)
-    auc_nn = mia["auc"].to_numpy(dtype=float)
-    sqrt_diff = signed_sqrt(mia["diff"].to_numpy(dtype=float))
-    ml = log_evidence(eig, grid, fit_scale=True)
-    ml_fixed = log_evidence(eig, grid, fit_scale=False)
-    cal = calibration_curve(eig, target, grid, loss) if target is not None else None
-    rows = []
-    for g, s2 in enumerate(grid):
+    records = check_records(records, eig.n)
+    frames = []
+    for s2 in grid:
         res = lood_at_records(spectral_fit(eig, s2), K_diag, records)
-        auc_gp = np.array([
+        auc = [
             nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], auc_samples,
                      seeds.int_seed(base_seed, "nngp_auc", int(r)))[0]
             for j, r in enumerate(records)
-        ])
-        c_kl = correlation(res["kl"], auc_nn, n_boot, base_seed, 200)
-        c_md = correlation(np.sqrt(res["mse"]), sqrt_diff, n_boot, base_seed, 201)
-        rows.append({
-            "sigma2": float(s2),
-            "spearman_kl_auc": c_kl["spearman_r"], "spearman_kl_auc_lo": c_kl["spearman_lo"], "spearman_kl_auc_hi": c_kl["spearman_hi"],
-            "spearman_md_diff": c_md["spearman_r"], "spearman_md_diff_lo": c_md["spearman_lo"], "spearman_md_diff_hi": c_md["spearman_hi"],
-            "mean_abs_auc_gap": float(np.mean(np.abs(auc_gp - auc_nn))),
-            "median_auc_nngp": float(np.median(auc_gp)),
-            "median_auc_nn": float(np.median(auc_nn)),
-            "calibration_objective": float(cal["objective"].iloc[g]) if cal is not None else np.nan,
-            "neg_log_evidence_scaled": float(-ml["log_evidence"].iloc[g] / eig.Y.size),
-            "neg_log_evidence_fixed": float(-ml_fixed["log_evidence"].iloc[g] / eig.Y.size),
-        })
-    return pd.DataFrame(rows)
+        ]
+        frames.append(pd.DataFrame({"sigma2": float(s2), "record": records, "kl": res["kl"], "mse": res["mse"], "auc_nngp": auc}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def objectives_table(eig: KernelEigen, grid: np.ndarray, target: np.ndarray | None, loss: str) -> pd.DataFrame:
+    """Both rules' objectives over the grid: calibration MSE (NaN without a target) and −log evidence / (nC), scaled and fixed."""
+    grid = _check_sigma2(grid)
+    scaled, fixed = log_evidence(eig, grid, fit_scale=True), log_evidence(eig, grid, fit_scale=False)
+    cal = calibration_curve(eig, target, grid, loss) if target is not None else None
+    return pd.DataFrame({
+        "sigma2": grid,
+        "calibration_objective": cal["objective"] if cal is not None else np.nan,
+        "calibration_scale": cal["scale"] if cal is not None else np.nan,
+        "neg_log_evidence_scaled": -scaled["log_evidence"] / eig.Y.size,
+        "evidence_scale": scaled["scale"],
+        "neg_log_evidence_fixed": -fixed["log_evidence"] / eig.Y.size,
+    })
 
 
 # ----------------------------------------------------------------------------- workflow entry points
@@ -315,11 +301,12 @@ def choose(
 
 
 def sensitivity(
-    X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, mia: pd.DataFrame, in_train_logits: np.ndarray,
-    loss: str, n_boot: int, base_seed: int,
-) -> pd.DataFrame:
-    """`sensitivity_table` over the nngp grid, from the experiment's kernel and in-models."""
+    X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, records: np.ndarray, in_train_logits: np.ndarray | None,
+    loss: str, base_seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(lood_grid_table, objectives_table) over the nngp grid, from the experiment's kernel and in-models."""
     check_choice(loss, "loss", "training.loss")
     eig, K_diag = _kernel_eigen(X, y, arch, nngp.block_size)
     grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
-    return sensitivity_table(eig, K_diag, mia, grid, _target(eig, in_train_logits), loss, nngp.auc_samples, n_boot, base_seed)
+    return (lood_grid_table(eig, K_diag, records, grid, nngp.auc_samples, base_seed),
+            objectives_table(eig, grid, _target(eig, in_train_logits), loss))

@@ -153,13 +153,13 @@ def test_mia_table_and_landscape_use_per_record_seeds():
     in_p = rng.normal(size=(10, 2, 3, 2))
     out_p = rng.normal(size=(2, 12, 3, 2)) + 0.5
     table = mia.mia_table(records, labels, in_p[:, :, 1], out_p[:, :, 1], 5, base_seed=11)
-    assert list(table.columns) == ["record", "auc", "auc_std", "auc_p", "diff", "diff_raw", "diff_std", "auc_lira"]
+    assert list(table.columns) == ["record", "auc", "auc_std", "diff", "diff_std", "auc_lira", "auc_p", "diff_raw"]
     assert table["record"].tolist() == records
     for j, r in enumerate(records):
         expected = mia.mia_record(in_p[:, j, 1], out_p[j, :, 1], labels[j], 5, seeds.int_seed(11, "mia", r))
         assert table.iloc[j][list(expected)].to_dict() == pytest.approx(expected)
     land = mia.mia_landscape_table(records, labels, t, in_p, out_p, 5, base_seed=11)
-    assert list(land.columns) == ["record", "t", "auc", "auc_std", "auc_p", "diff", "diff_raw"]
+    assert list(land.columns) == ["record", "t", "auc", "auc_std", "diff", "auc_p", "diff_raw"]
     assert len(land) == 6
     at_zero = land[land["t"] == 0.0].reset_index(drop=True)
     cols = ["auc", "auc_std", "auc_p", "diff", "diff_raw"]

@@ -18,13 +18,13 @@ from lood.sigma2 import (
     eigen,
     log_evidence,
     objective_curve,
+    lood_grid_table,
+    objectives_table,
     read_sigma2,
-    sensitivity_table,
     sigma2_grid,
     spectral_fit,
     train_means,
 )
-from lood.stats import signed_sqrt
 
 
 def rbf(X: np.ndarray, length: float = 1.5) -> np.ndarray:
@@ -146,20 +146,27 @@ def test_choose_flags_the_edge_and_bad_inputs_are_input_errors():
     assert read_sigma2(pd.DataFrame({"sigma2": [0.05], "rule": ["calibrate"]})) == 0.05
 
 
-def test_sensitivity_table_recomputes_lood_and_auc_per_sigma2():
+def test_grid_tables_recompute_lood_auc_and_objectives_per_sigma2():
     _, K, _, Y = gp_data(30, 2, 0.1, seed=8)
-    rng = np.random.default_rng(9)
     records = np.array([1, 4, 9, 16, 25, 27])
-    mia = pd.DataFrame({"record": records, "auc": rng.uniform(0.5, 0.9, 6), "diff": rng.normal(0.01, 0.02, 6)})
     grid = np.array([0.01, 0.3])
-    table = sensitivity_table(eigen(K, Y), np.diag(K), mia, grid, Y, "mse", 500, 50, 11)
-    assert list(table["sigma2"]) == list(grid)
+    eig = eigen(K, Y)
+    table = lood_grid_table(eig, np.diag(K), records, grid, 500, 11)
+    target = 0.9 * Y
+    obj = objectives_table(eig, grid, target, "mse")
+    assert len(table) == 12 and list(obj["sigma2"]) == list(grid)
     for k, s2 in enumerate(grid):
         res = lood_at_records(fit_gp(K, Y, s2), np.diag(K), records)
-        auc = np.array([nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], 500,
-                                 seeds.int_seed(11, "nngp_auc", int(r)))[0] for j, r in enumerate(records)])
-        row = table.iloc[k]
-        assert row["spearman_kl_auc"] == pytest.approx(st.spearmanr(res["kl"], mia["auc"]).statistic)
-        assert row["spearman_md_diff"] == pytest.approx(st.spearmanr(np.sqrt(res["mse"]), signed_sqrt(mia["diff"])).statistic)
-        assert row["mean_abs_auc_gap"] == pytest.approx(np.mean(np.abs(auc - mia["auc"])), abs=1e-12)
-        assert row["calibration_objective"] == pytest.approx(np.mean((Y - s2 * fit_gp(K, Y, s2).alpha - Y) ** 2))
+        auc = [nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], 500,
+                        seeds.int_seed(11, "nngp_auc", int(r)))[0] for j, r in enumerate(records)]
+        part = table[table["sigma2"] == s2]
+        assert part["record"].tolist() == records.tolist()
+        np.testing.assert_allclose(part["kl"], res["kl"], rtol=1e-7)
+        np.testing.assert_allclose(part["mse"], res["mse"], rtol=1e-7)
+        np.testing.assert_allclose(part["auc_nngp"], auc, atol=1e-12)
+        mu = Y - s2 * fit_gp(K, Y, s2).alpha
+        assert obj["calibration_objective"][k] == pytest.approx(np.mean((mu - target) ** 2), rel=1e-9)
+        A = K + s2 * np.eye(30)
+        dense = -0.5 * np.trace(Y.T @ np.linalg.solve(A, Y)) - np.linalg.slogdet(A)[1] - 30 * np.log(2 * np.pi)
+        assert obj["neg_log_evidence_fixed"][k] == pytest.approx(-dense / 60, rel=1e-10)
+    assert objectives_table(eig, grid, None, "mse")["calibration_objective"].isna().all()

@@ -17,6 +17,7 @@ from lood.plots import (
     landscape_peaks,
     save_figure,
     sigma_figure,
+    sigma_summary,
 )
 from lood.stats import correlation, paired_difference, signed_sqrt
 
@@ -143,12 +144,16 @@ def test_figures_render(tmp_path):
     assert np.isclose(table.loc["influence", "lood_minus_spearman_diff"], 2.0)
     assert np.isnan(table.loc["sqrt_lood_mse"].get("lood_minus_spearman_diff", np.nan))
     grid = np.geomspace(1e-3, 1.0, 7)
-    sens = pd.DataFrame({"sigma2": grid, "spearman_kl_auc": 0.7, "spearman_kl_auc_lo": 0.6, "spearman_kl_auc_hi": 0.8,
-                         "spearman_md_diff": 0.6, "spearman_md_diff_lo": 0.5, "spearman_md_diff_hi": 0.7,
-                         "mean_abs_auc_gap": np.abs(np.log(grid / 0.03)), "median_auc_nngp": 0.6, "median_auc_nn": 0.62,
-                         "calibration_objective": (np.log(grid / grid[2])) ** 2 + 1, "neg_log_evidence_scaled": (np.log(grid / grid[5])) ** 2,
-                         "neg_log_evidence_fixed": 0.0})
-    fig, marks = sigma_figure(sens, pd.DataFrame({"sigma2": [grid[2]], "rule": ["calibrate"]}))
+    # per-(σ², record) LOOD: KL tracks the MIA AUC at every σ², the NNGP AUC approaches it at σ² = grid[3]
+    long = pd.DataFrame([{"sigma2": g, "record": r, "kl": k * (1 + g), "mse": k / 20,
+                          "auc_nngp": a + 0.05 * abs(np.log10(g / grid[3]))}
+                         for g in grid for r, k, a in zip(mia["record"], lood["kl"], mia["auc"])])
+    objectives = pd.DataFrame({"sigma2": grid, "calibration_objective": (np.log(grid / grid[2])) ** 2 + 1,
+                               "neg_log_evidence_scaled": (np.log(grid / grid[5])) ** 2, "neg_log_evidence_fixed": 0.0})
+    summary = sigma_summary(long, objectives, mia, 100, 0)
+    assert np.allclose(summary["spearman_kl_auc"], 1.0) and summary["mean_abs_auc_gap"].idxmin() == 3
+    assert np.isclose(summary["spearman_md_diff"][0], st.spearmanr(lood["mse"], mia["diff"]).statistic)
+    fig, marks = sigma_figure(summary, pd.DataFrame({"sigma2": [grid[2]], "rule": ["calibrate"]}))
     save_figure(fig, tmp_path / "s.png", tmp_path / "s.pdf")
     assert marks.set_index("mark")["sigma2"].to_dict() == {"calibrate": grid[2], "marginal_likelihood": grid[5], "used (calibrate)": grid[2]}
     for name in "clis":

@@ -2,10 +2,15 @@ import pandas as pd
 from _common import setup
 
 from lood.io import save_csv
-from lood.plots import save_figure, sigma_figure
+from lood.plots import save_figure, sigma_figure, sigma_summary
 
 log = setup(snakemake)
-fig, marks = sigma_figure(pd.read_csv(snakemake.input.sensitivity), pd.read_csv(snakemake.input.sigma2))
+summary = sigma_summary(
+    pd.read_csv(snakemake.input.grid), pd.read_csv(snakemake.input.objectives), pd.read_csv(snakemake.input.mia),
+    snakemake.params.bootstrap, snakemake.params.seed,
+)
+fig, marks = sigma_figure(summary, pd.read_csv(snakemake.input.sigma2))
 save_figure(fig, snakemake.output.png, snakemake.output.pdf)
+save_csv(snakemake.output.table, summary)
 save_csv(snakemake.output.marks, marks)
-log.info("\n%s", marks.to_string())
+log.info("\n%s\n%s", summary.to_string(), marks.to_string())

@@ -7,10 +7,11 @@ from lood.sigma2 import sensitivity, stack_train_logits
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
-table = sensitivity(
+grid, objectives = sensitivity(
     dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), NNGPSettings.from_config(snakemake.params.nngp),
-    pd.read_csv(snakemake.input.mia), stack_train_logits([load_npz(f) for f in snakemake.input.in_logits]),
-    snakemake.params.loss, snakemake.params.bootstrap, snakemake.params.seed,
+    pd.read_csv(snakemake.input.records)["record"].to_numpy(), stack_train_logits([load_npz(f) for f in snakemake.input.in_logits]),
+    snakemake.params.loss, snakemake.params.seed,
 )
-save_csv(snakemake.output.table, table)
-log.info("\n%s", table.to_string())
+save_csv(snakemake.output.grid, grid)
+save_csv(snakemake.output.objectives, objectives)
+log.info("LOOD of %d records at %d sigma2 values\n%s", grid["record"].nunique(), len(objectives), objectives.to_string())

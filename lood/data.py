@@ -27,6 +27,7 @@ from lood.settings import ProbeSettings, check_choice
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TRAIN_MEMBERS = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
+CIFAR10_TEST_MEMBER = "cifar-10-batches-py/test_batch"
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,18 @@ def download_fashion_mnist(
     ]
 
 
-def parse_cifar10_archive(archive: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def parse_cifar10_archive(
+    archive: str | Path, members: Sequence[str] = tuple(CIFAR10_TRAIN_MEMBERS)
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """The 50,000 CIFAR-10 training images in canonical order (batches 1..5), X in [0, 1].
 
     X rows are channel-major (3x1024), as in the archive; the image shape is (3, 32, 32).
+    `members` names other batches to read instead (the test split: CIFAR10_TEST_MEMBER).
     """
     xs, ys = [], []
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            for name in CIFAR10_TRAIN_MEMBERS:
+            for name in members:
                 member = tar.extractfile(name)
                 if member is None:
                     raise KeyError(name)
@@ -290,6 +294,11 @@ def load_npz_source(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[int
 # ----------------------------------------------------------------------------- dataset
 
 
+def _subset_rows(n: int, n_records: int, base_seed: int) -> np.ndarray:
+    """The seeded training subset: n_records of n rows, sorted (canonical order)."""
+    return np.sort(seeds.rng(base_seed, "data").choice(n, size=n_records, replace=False))
+
+
 def select_classes(
     X: np.ndarray, y: np.ndarray, classes: Sequence[int] | None, n_records: int | None, base_seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -314,7 +323,7 @@ def select_classes(
     if n_records is not None:
         if n_records > len(X):
             raise LoodInputError(f"data.n_records = {n_records} but only {len(X)} records have the chosen classes")
-        idx = np.sort(seeds.rng(base_seed, "data").choice(len(X), size=n_records, replace=False))
+        idx = _subset_rows(len(X), n_records, base_seed)
         X, y = X[idx], y[idx]
         if len(np.unique(y)) < 2:
             raise LoodInputError("the seeded subset holds a single class; raise data.n_records")
@@ -362,11 +371,82 @@ def prepare_dataset(cfg: dict, base_seed: int, source_path: str | Path | None = 
             shape = tuple(cfg["image_shape"])
     else:
         raise LoodInputError(f"data.source {source!r} unknown; allowed: digits, cifar10, fashion_mnist, npz")
+    X_source, y_source = X, y  # kept for the held-out records below (issue 14)
     X, y = select_classes(X, y, cfg.get("classes"), cfg.get("n_records"), base_seed)
+    X_raw = X
     X = normalise_inputs(X, cfg["normalise"])
     if shape is None or int(np.prod(shape)) != X.shape[1]:
         shape = (X.shape[1],)
-    return {"X": X, "y": y, "image_shape": np.asarray(shape, dtype=np.int64)}
+    # Held-out records (issue 14, the depth study's test accuracy); nothing else reads them.
+    X_test, y_test, test_source = held_out_records(X_source, y_source, cfg, base_seed, source_path)
+    X_test = normalise_held_out(X_test, X_raw, cfg["normalise"])
+    return {
+        "X": X, "y": y, "image_shape": np.asarray(shape, dtype=np.int64),
+        "X_test": X_test, "y_test": y_test, "test_source": np.asarray(test_source),
+    }
+
+
+# ----------------------------------------------------------------------------- held-out records (issue 14)
+# The NNGP's and the networks' test accuracy (lood/depth.py) need records of the chosen classes that
+# are not in the training set. They are stored beside X in dataset.npz and never enter training.
+
+
+def normalise_held_out(X_test: np.ndarray, X_train_raw: np.ndarray, normalise: str) -> np.ndarray:
+    """Held-out rows under `data.normalise` with the training set's statistics (standardise: its mean and std)."""
+    check_choice(normalise, "normalise", "data.normalise")
+    X_test = np.asarray(X_test, dtype=np.float64)
+    if normalise == "standardise":
+        X_train_raw = np.asarray(X_train_raw, dtype=np.float64)
+        std = X_train_raw.std(axis=0)
+        return (X_test - X_train_raw.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return normalise_inputs(X_test, normalise)  # none and unit_norm act on each row alone
+
+
+def _source_test_split(source: str, source_path: str | Path | None) -> tuple[np.ndarray, np.ndarray] | str:
+    """The source's own test split (Fashion-MNIST t10k, CIFAR-10 test_batch), or why there is none."""
+    if source == "fashion_mnist" and source_path is not None:
+        try:
+            X, y, _ = load_fashion_mnist_source(source_path, FASHION_MNIST_FILES[2:])
+        except LoodInputError as exc:
+            return f"none: the Fashion-MNIST test files could not be read ({exc})"
+        return X, y
+    if source == "cifar10" and source_path is not None:
+        try:
+            X, y, _ = parse_cifar10_archive(source_path, members=(CIFAR10_TEST_MEMBER,))
+        except LoodInputError as exc:
+            return f"none: the CIFAR-10 test batch could not be read ({exc})"
+        return X, y
+    return f"none: data.n_records is null (every record of the classes trains) and source {source} has no test split"
+
+
+def held_out_records(
+    X_source: np.ndarray, y_source: np.ndarray, cfg: dict, base_seed: int, source_path: str | Path | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Records of the chosen classes outside the training set (raw, relabelled as y), at most data.test_records.
+
+    With a subset (data.n_records), the records of the classes that the seeded draw left out;
+    without one, the source's own test split where it has one, else none. Beyond the cap, a
+    seeded subset in canonical order. Returns X_test, y_test and a note of where they came from.
+    """
+    classes, n_records, cap = cfg.get("classes"), cfg.get("n_records"), cfg.get("test_records")
+    if n_records is not None:
+        X_all, y_all = select_classes(X_source, y_source, classes, None, base_seed)
+        rest = np.setdiff1d(np.arange(len(X_all)), _subset_rows(len(X_all), n_records, base_seed))
+        X_test, y_test, note = X_all[rest], y_all[rest], "records of the classes not drawn into the training set"
+    else:
+        split = _source_test_split(cfg["source"], source_path)
+        if isinstance(split, str):
+            d = int(np.prod(X_source.shape[1:]))
+            return np.empty((0, d)), np.empty(0, dtype=np.int64), split
+        if classes:  # filtered and relabelled exactly as the training set
+            X_test, y_test = select_classes(split[0], split[1], classes, None, base_seed)
+        else:
+            X_test, y_test = split[0], np.searchsorted(np.unique(y_source), split[1]).astype(np.int64)
+        note = f"the {cfg['source']} test split"
+    if cap is not None and len(X_test) > cap:
+        idx = np.sort(seeds.rng(base_seed, "test_records").choice(len(X_test), size=int(cap), replace=False))
+        X_test, y_test = X_test[idx], y_test[idx]
+    return np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.int64), note
 
 
 # ----------------------------------------------------------------------------- records & probes

@@ -22,6 +22,7 @@ ROLES = {
     "train_in_order": 10,
     "train_out_order": 11,
     "step_size": 12,
+    "test_records": 14,  # the held-out subset (lood.data.held_out_records)
 }
 
 

@@ -243,6 +243,34 @@ class CanarySettings(_Section):
             raise LoodInputError(f"canaries.max_fraction must lie in (0, 0.5], got {self.max_fraction}")
 
 
+@dataclass(frozen=True)
+class DepthSettings(_Section):
+    """Activation x depth: the NNGP sweep and the networks drawn beside it (config `depth_study`, issue 14)."""
+
+    run_by_default: bool
+    depths: tuple[int, ...]
+    variants: tuple[Mapping[str, Any], ...]
+    sigma2: float | str
+    rank_fraction: float
+    networks: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.depths or any(int(d) < 0 for d in self.depths):
+            raise LoodInputError(f"depth_study.depths must be integers >= 0, got {list(self.depths)}")
+        for v in self.variants:
+            if set(v) != {"activation", "w_std"}:
+                raise LoodInputError(f"depth_study.variants entries need exactly activation and w_std, got {dict(v)}")
+            check_choice(v["activation"], "activation", "depth_study.variants.activation")
+            if not float(v["w_std"]) > 0:
+                raise LoodInputError(f"depth_study.variants w_std must be > 0, got {v['w_std']}")
+        if isinstance(self.sigma2, str):
+            check_choice(self.sigma2, "depth_sigma2_rule", "depth_study.sigma2")
+        elif not self.sigma2 > 0:
+            raise LoodInputError(f"depth_study.sigma2 must be a number > 0 or marginal_likelihood, got {self.sigma2}")
+        if not 0 < float(self.rank_fraction) <= 1:
+            raise LoodInputError(f"depth_study.rank_fraction must lie in (0, 1], got {self.rank_fraction}")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "training": Training,
     "nngp": NNGPSettings,
@@ -253,4 +281,5 @@ SECTIONS: dict[str, type[_Section]] = {
     "figures": FigureSettings,
     "groups": GroupSettings,
     "canaries": CanarySettings,
+    "depth_study": DepthSettings,
 }

@@ -15,7 +15,10 @@ probes = load_npz(snakemake.input.probes)
 R, T, d = probes["queries"].shape
 # In-models are evaluated at every studied record, at every landscape query and at every
 # training record (logits_train: what nngp.sigma2 = calibrate matches, docs/math.md §12).
-eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d), dataset["X"]])
+# And at the held-out records (logits_test: the networks' test accuracy in the depth study, issue 14).
+X_test = dataset.get("X_test", np.empty((0, d)))
+n_train = len(dataset["X"])
+eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d), dataset["X"], X_test])
 model_ids = snakemake.params.model_ids
 logits, params = train_in_chunk(
     dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
@@ -27,7 +30,8 @@ save_npz(
     records=records,
     logits_record=logits[:, :R],
     logits_probe=logits[:, R : R + R * T].reshape(len(model_ids), R, T, -1),
-    logits_train=logits[:, R + R * T :],
+    logits_train=logits[:, R + R * T : R + R * T + n_train],
+    logits_test=logits[:, R + R * T + n_train :],
 )
 if "weights" in snakemake.output.keys():
     torch.save(params, snakemake.output.weights)

@@ -43,8 +43,16 @@ def _scatter_with_stats(ax, x, y, n_boot, seed, key, logx, **kw) -> dict[str, fl
         us = np.linspace(u.min(), u.max(), 50)
         ax.plot(10**us if logx else us, slope * us + icpt, color="0.3", lw=1, ls="--")
         ax.set_xscale("log" if logx else "linear")
-    ax.text(0.02, 0.98, legend_text(c), transform=ax.transAxes, va="top", ha="left", fontsize=8,
-            bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9))
+    ax.text(
+        0.02,
+        0.98,
+        legend_text(c),
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        fontsize=8,
+        bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9),
+    )
     return c
 
 
@@ -68,7 +76,9 @@ def correlation_pairs(mia: pd.DataFrame, lood: pd.DataFrame) -> tuple[pd.DataFra
     return df, pairs
 
 
-def correlation_figure(mia: pd.DataFrame, lood: pd.DataFrame, n_boot: int, seed: int) -> tuple[plt.Figure, pd.DataFrame]:
+def correlation_figure(
+    mia: pd.DataFrame, lood: pd.DataFrame, n_boot: int, seed: int
+) -> tuple[plt.Figure, pd.DataFrame]:
     """NNGP LOOD against the network's MIA AUC and prediction difference, per record."""
     df, pairs = correlation_pairs(mia, lood)
     ylabels = {"auc": "NN MIA AUC (in- vs out-models)", "sqrt_diff": "signed √ NN prediction difference (unbiased)"}
@@ -76,7 +86,7 @@ def correlation_figure(mia: pd.DataFrame, lood: pd.DataFrame, n_boot: int, seed:
     gap = float(np.mean(np.abs(df["auc_nngp"] - df["auc"])))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     rows = []
-    for k, (ax, (name, x, y, xlabel)) in enumerate(zip(axes, pairs)):
+    for k, (ax, (name, x, y, xlabel)) in enumerate(zip(axes, pairs, strict=True)):
         if y == "auc":
             ax.errorbar(df[x], df[y], yerr=df["auc_std"], fmt="none", ecolor="0.75", lw=0.8, zorder=0)
         c = _scatter_with_stats(ax, df[x].to_numpy(), df[y].to_numpy(), n_boot, seed, k, x == "kl")
@@ -90,8 +100,16 @@ def correlation_figure(mia: pd.DataFrame, lood: pd.DataFrame, n_boot: int, seed:
             extra = {"mean_abs_auc_gap": gap}
         if y == "sqrt_diff":
             ax.axhline(0.0, color="0.6", lw=0.6)
-            ax.text(0.98, 0.02, f"{n_nonpos} of {len(df)} records: unbiased diff ≤ 0 (plotted below 0)",
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+            ax.text(
+                0.98,
+                0.02,
+                f"{n_nonpos} of {len(df)} records: unbiased diff ≤ 0 (plotted below 0)",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="0.3",
+            )
             extra = {"n_diff_nonpositive": float(n_nonpos)}
         rows.append({"pair": name, "x": "log10_kl" if x == "kl" else x, "y": y} | c | extra)
     sigma2 = f" (NNGP σ² = {lood['sigma2'].iloc[0]:.3g})" if "sigma2" in lood else ""
@@ -148,7 +166,7 @@ def landscape_figure(nn: pd.DataFrame, gp: pd.DataFrame, n_shown: int) -> tuple[
     records = sorted(gp["record"].unique())
     shown = records[:: max(1, len(records) // n_shown)][:n_shown]
     fig, axes = plt.subplots(1, n_shown + 2, figsize=(3.4 * (n_shown + 2), 3.6))
-    for ax, rec in zip(axes, shown):
+    for ax, rec in zip(axes, shown, strict=False):
         g, n = gp[gp.record == rec], nn[nn.record == rec]
         ax.plot(g["t"], g["kl"], "o-", color="C0", ms=3, label="NNGP KL-LOOD")
         ax.set(title=f"record {rec}", xlabel="t (distance along r)", ylabel="KL-LOOD")
@@ -169,11 +187,19 @@ def landscape_figure(nn: pd.DataFrame, gp: pd.DataFrame, n_shown: int) -> tuple[
     sig = peaks[peaks["significant"]]
     t_grid = np.sort(gp["t"].unique())
     edges = np.concatenate([[t_grid[0] - 0.5], (t_grid[1:] + t_grid[:-1]) / 2, [t_grid[-1] + 0.5]])
-    ax.hist([peaks["nngp_argmax_t"], sig["nn_argmax_t"]], bins=edges, color=["C0", "C3"],
-            label=[f"NNGP KL-LOOD (all {len(peaks)})", f"NN MIA AUC ({len(sig)} with AUC(0) > ½, p < {PEAK_ALPHA})"])
+    ax.hist(
+        [peaks["nngp_argmax_t"], sig["nn_argmax_t"]],
+        bins=edges,
+        color=["C0", "C3"],
+        label=[f"NNGP KL-LOOD (all {len(peaks)})", f"NN MIA AUC ({len(sig)} with AUC(0) > ½, p < {PEAK_ALPHA})"],
+    )
     ax.axhline(summary["random_argmax_expected"], color="C3", ls=":", lw=1, label="random argmax, per t")
-    ax.set(title=f"where leakage peaks: NN at t=0 for {int(summary['nn_peaks_at_0_significant'])} of {len(sig)}\n"
-                 f"(random argmax: {summary['random_argmax_expected']:.1f})", xlabel="argmax t", ylabel="records")
+    ax.set(
+        title=f"where leakage peaks: NN at t=0 for {int(summary['nn_peaks_at_0_significant'])} of {len(sig)}\n"
+        f"(random argmax: {summary['random_argmax_expected']:.1f})",
+        xlabel="argmax t",
+        ylabel="records",
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig, peaks
@@ -182,28 +208,48 @@ def landscape_figure(nn: pd.DataFrame, gp: pd.DataFrame, n_shown: int) -> tuple[
 # ----------------------------------------------------------------------------- activation
 
 
-def activation_figure(mia_a: pd.DataFrame, mia_b: pd.DataFrame, lood_a: pd.DataFrame, lood_b: pd.DataFrame,
-                      names: tuple[str, str]) -> plt.Figure:
+def activation_figure(
+    mia_a: pd.DataFrame, mia_b: pd.DataFrame, lood_a: pd.DataFrame, lood_b: pd.DataFrame, names: tuple[str, str]
+) -> plt.Figure:
     """Per-record MIA AUC of one activation against the other, with the NNGP's predicted AUCs."""
     nn = mia_a.merge(mia_b, on="record", suffixes=("_a", "_b"), validate="one_to_one")
     gp = lood_a.merge(lood_b, on="record", suffixes=("_a", "_b"), validate="one_to_one")
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     ax = axes[0]
-    ax.errorbar(nn["auc_a"], nn["auc_b"], xerr=nn["auc_std_a"], yerr=nn["auc_std_b"], fmt="o", ms=4,
-                color="C3", ecolor="0.7", lw=0.8, label="NN MIA AUC")
+    ax.errorbar(
+        nn["auc_a"],
+        nn["auc_b"],
+        xerr=nn["auc_std_a"],
+        yerr=nn["auc_std_b"],
+        fmt="o",
+        ms=4,
+        color="C3",
+        ecolor="0.7",
+        lw=0.8,
+        label="NN MIA AUC",
+    )
     ax.scatter(gp["auc_nngp_a"], gp["auc_nngp_b"], marker="^", color="C0", s=22, label="NNGP AUC")
     lo = min(nn[["auc_a", "auc_b"]].min().min(), gp[["auc_nngp_a", "auc_nngp_b"]].min().min(), 0.5) - 0.02
     hi = max(nn[["auc_a", "auc_b"]].max().max(), gp[["auc_nngp_a", "auc_nngp_b"]].max().max()) + 0.02
     ax.plot([lo, hi], [lo, hi], color="0.3", lw=1, ls="--", label="y = x")
-    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel=f"AUC, {names[0]}", ylabel=f"AUC, {names[1]}",
-           title="per-record leakage under two activations")
+    ax.set(
+        xlim=(lo, hi),
+        ylim=(lo, hi),
+        xlabel=f"AUC, {names[0]}",
+        ylabel=f"AUC, {names[1]}",
+        title="per-record leakage under two activations",
+    )
     ax.legend(loc="lower right", fontsize=8)
     ax = axes[1]
-    frame = pd.DataFrame({
-        "leakage": np.concatenate([nn["auc_a"], nn["auc_b"], gp["auc_nngp_a"], gp["auc_nngp_b"]]),
-        "activation": np.repeat([names[0], names[1], names[0], names[1]], [len(nn), len(nn), len(gp), len(gp)]),
-        "measure": np.repeat(["NN MIA AUC", "NN MIA AUC", "NNGP AUC", "NNGP AUC"], [len(nn), len(nn), len(gp), len(gp)]),
-    })
+    frame = pd.DataFrame(
+        {
+            "leakage": np.concatenate([nn["auc_a"], nn["auc_b"], gp["auc_nngp_a"], gp["auc_nngp_b"]]),
+            "activation": np.repeat([names[0], names[1], names[0], names[1]], [len(nn), len(nn), len(gp), len(gp)]),
+            "measure": np.repeat(
+                ["NN MIA AUC", "NN MIA AUC", "NNGP AUC", "NNGP AUC"], [len(nn), len(nn), len(gp), len(gp)]
+            ),
+        }
+    )
     sns.boxplot(data=frame, x="measure", y="leakage", hue="activation", ax=ax)
     ax.set(title="distribution over records", xlabel="", ylabel="AUC")
     fig.tight_layout()
@@ -231,7 +277,9 @@ def _show(ax, img: np.ndarray, title: str) -> None:
     ax.set_yticks([])
 
 
-def vulnerable_figure(lood_all: pd.DataFrame, mia: pd.DataFrame, X: np.ndarray, shape: tuple[int, ...], k: int) -> plt.Figure:
+def vulnerable_figure(
+    lood_all: pd.DataFrame, mia: pd.DataFrame, X: np.ndarray, shape: tuple[int, ...], k: int
+) -> plt.Figure:
     """LOOD over every training record, and the k most and k least distinguishable records."""
     ranked = lood_all.sort_values("kl", ascending=False).reset_index(drop=True)
     auc = mia.set_index("record")["auc"]
@@ -243,8 +291,11 @@ def vulnerable_figure(lood_all: pd.DataFrame, mia: pd.DataFrame, X: np.ndarray, 
     measured = ranked[ranked.record.isin(auc.index)]
     for v in np.log10(measured["kl"].clip(lower=1e-300)):
         ax.axvline(v, color="C3", lw=0.6, alpha=0.5)
-    ax.set(xlabel="log10 KL-LOOD (NNGP), every training record", ylabel="records",
-           title=f"LOOD of all {len(ranked)} training records (red: records with a measured MIA AUC)")
+    ax.set(
+        xlabel="log10 KL-LOOD (NNGP), every training record",
+        ylabel="records",
+        title=f"LOOD of all {len(ranked)} training records (red: records with a measured MIA AUC)",
+    )
     for row, (label, part) in enumerate((("most", ranked.head(k)), ("least", ranked.tail(k).iloc[::-1]))):
         for j, (_, r) in enumerate(part.iterrows()):
             a = fig.add_subplot(grid[row + 1, j])
@@ -257,8 +308,9 @@ def vulnerable_figure(lood_all: pd.DataFrame, mia: pd.DataFrame, X: np.ndarray, 
     return fig
 
 
-def reconstruction_figure(table: pd.DataFrame, queries: dict[int, np.ndarray], X: np.ndarray, shape: tuple[int, ...],
-                          max_records: int = 12) -> plt.Figure:
+def reconstruction_figure(
+    table: pd.DataFrame, queries: dict[int, np.ndarray], X: np.ndarray, shape: tuple[int, ...], max_records: int = 12
+) -> plt.Figure:
     """Each differing record z beside the query that maximises its LOOD."""
     rows = table.sort_values("lood_optimised", ascending=False).head(max_records)
     fig, axes = plt.subplots(2, len(rows), figsize=(1.5 * len(rows) + 1, 4.6), squeeze=False)
@@ -266,11 +318,18 @@ def reconstruction_figure(table: pd.DataFrame, queries: dict[int, np.ndarray], X
         rec = int(r["record"])
         _show(axes[0, j], as_image(X[rec], shape), f"z = #{rec}\nLOOD {r['lood_at_record']:.2g}")
         q = queries[rec] / max(float(np.max(queries[rec])), 1e-12)
-        _show(axes[1, j], as_image(q, shape), f"optimised q\nLOOD {r['lood_optimised']:.2g}\ncos(q, z) {r['cosine_to_record']:.2f}")
+        _show(
+            axes[1, j],
+            as_image(q, shape),
+            f"optimised q\nLOOD {r['lood_optimised']:.2g}\ncos(q, z) {r['cosine_to_record']:.2f}",
+        )
     axes[0, 0].set_ylabel("record z")
     axes[1, 0].set_ylabel("query q*")
-    fig.suptitle("Queries that maximise NNGP LOOD (ascent from the data mean + noise), beside the record they single out\n"
-                 "(each query divided by its largest pixel: a bias-free ReLU NNGP's LOOD ignores the query's scale)", fontsize=9)
+    fig.suptitle(
+        "Queries that maximise NNGP LOOD (ascent from the data mean + noise), beside the record they single out\n"
+        "(each query divided by its largest pixel: a bias-free ReLU NNGP's LOOD ignores the query's scale)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -285,27 +344,40 @@ def influence_figure(scores: pd.DataFrame, n_boot: int, seed: int) -> tuple[plt.
     over records (the same resamples for both correlations of a pair).
     """
     target = signed_sqrt(scores["diff_nn"].to_numpy())
-    estimators = [("tracin", "TracIn self-influence"), ("influence", "influence function (self)"),
-                  ("sqrt_lood_mse", "√ mean-distance LOOD (NNGP)")]
+    estimators = [
+        ("tracin", "TracIn self-influence"),
+        ("influence", "influence function (self)"),
+        ("sqrt_lood_mse", "√ mean-distance LOOD (NNGP)"),
+    ]
     frame = scores.assign(sqrt_lood_mse=np.sqrt(scores["lood_mse"]))
     lood = frame["sqrt_lood_mse"].to_numpy()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     rows = []
-    for k, (ax, (col, label)) in enumerate(zip(axes, estimators)):
+    for k, (ax, (col, label)) in enumerate(zip(axes, estimators, strict=True)):
         c = _scatter_with_stats(ax, frame[col].to_numpy(), target, n_boot, seed, 100 + k, False)
         ax.set(xlabel=label, ylabel="signed √ NN prediction difference (unbiased)")
         row = {"estimator": col} | c
         if col != "sqrt_lood_mse":
             d = paired_difference(target, lood, frame[col].to_numpy(), n_boot, seed, 110 + k)
             row |= {f"lood_minus_{key}": v for key, v in d.items() if key != "n"}
-            ax.text(0.98, 0.02, f"ρ_LOOD − ρ = {d['spearman_diff']:.2f} [{d['spearman_diff_lo']:.2f}, {d['spearman_diff_hi']:.2f}]\n"
-                    f"r_LOOD − r = {d['pearson_diff']:.2f} [{d['pearson_diff_lo']:.2f}, {d['pearson_diff_hi']:.2f}]\n"
-                    "(paired bootstrap 95% CI)", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9))
+            ax.text(
+                0.98,
+                0.02,
+                f"ρ_LOOD − ρ = {d['spearman_diff']:.2f} [{d['spearman_diff_lo']:.2f}, {d['spearman_diff_hi']:.2f}]\n"
+                f"r_LOOD − r = {d['pearson_diff']:.2f} [{d['pearson_diff_lo']:.2f}, {d['pearson_diff_hi']:.2f}]\n"
+                "(paired bootstrap 95% CI)",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.9),
+            )
         rows.append(row)
     n_nonpos = int((scores["diff_nn"] <= 0).sum())
-    fig.suptitle(f"Influence estimators against the leave-one-out ground truth ({n_nonpos} of {len(scores)} records "
-                 "with unbiased diff ≤ 0, plotted below 0)")
+    fig.suptitle(
+        f"Influence estimators against the leave-one-out ground truth ({n_nonpos} of {len(scores)} records "
+        "with unbiased diff ≤ 0, plotted below 0)"
+    )
     fig.tight_layout()
     return fig, pd.DataFrame(rows)
 
@@ -313,7 +385,9 @@ def influence_figure(scores: pd.DataFrame, n_boot: int, seed: int) -> tuple[plt.
 # ----------------------------------------------------------------------------- sigma2
 
 
-def sigma_summary(grid: pd.DataFrame, objectives: pd.DataFrame, mia: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
+def sigma_summary(
+    grid: pd.DataFrame, objectives: pd.DataFrame, mia: pd.DataFrame, n_boot: int, seed: int
+) -> pd.DataFrame:
     """Per σ²: Spearman ρ(KL, MIA AUC) and ρ(√MD-LOOD, signed √diff) with bootstrap CIs, mean |NNGP AUC − MIA AUC|,
     median AUCs, and the rules' objectives; from the per-(σ², record) LOOD table of lood.sigma2.lood_grid_table."""
     nn = mia.set_index("record")
@@ -322,21 +396,25 @@ def sigma_summary(grid: pd.DataFrame, objectives: pd.DataFrame, mia: pd.DataFram
         part = part.set_index("record")
         auc = nn.loc[part.index, "auc"].to_numpy(dtype=float)
         c_kl = correlation(part["kl"].to_numpy(), auc, n_boot, seed, 200)
-        c_md = correlation(np.sqrt(part["mse"].to_numpy()), signed_sqrt(nn.loc[part.index, "diff"].to_numpy()), n_boot, seed, 201)
-        rows.append({
-            "sigma2": float(s2),
-            **{f"spearman_kl_auc{k}": c_kl[f"spearman{k or '_r'}"] for k in ("", "_lo", "_hi")},
-            **{f"spearman_md_diff{k}": c_md[f"spearman{k or '_r'}"] for k in ("", "_lo", "_hi")},
-            "mean_abs_auc_gap": float(np.mean(np.abs(part["auc_nngp"].to_numpy() - auc))),
-            "median_auc_nngp": float(part["auc_nngp"].median()),
-            "median_auc_nn": float(np.median(auc)),
-        })
+        c_md = correlation(
+            np.sqrt(part["mse"].to_numpy()), signed_sqrt(nn.loc[part.index, "diff"].to_numpy()), n_boot, seed, 201
+        )
+        rows.append(
+            {
+                "sigma2": float(s2),
+                **{f"spearman_kl_auc{k}": c_kl[f"spearman{k or '_r'}"] for k in ("", "_lo", "_hi")},
+                **{f"spearman_md_diff{k}": c_md[f"spearman{k or '_r'}"] for k in ("", "_lo", "_hi")},
+                "mean_abs_auc_gap": float(np.mean(np.abs(part["auc_nngp"].to_numpy() - auc))),
+                "median_auc_nngp": float(part["auc_nngp"].median()),
+                "median_auc_nn": float(np.median(auc)),
+            }
+        )
     summary = pd.DataFrame(rows)
     return summary.merge(objectives, on="sigma2", how="left", validate="one_to_one")
 
 
 def sigma_marks(sens: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:
-    """The σ² each rule picks on the grid (calibrate, marginal likelihood) and the one the workflow used, with the grid row nearest each."""
+    """The σ² each rule picks on the grid and the one the run used, each with the statistics of its nearest grid row."""
     marks = []
     if np.isfinite(sens["calibration_objective"]).any():
         marks.append(("calibrate", float(sens["sigma2"].iloc[int(np.nanargmin(sens["calibration_objective"]))])))
@@ -346,8 +424,13 @@ def sigma_marks(sens: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:
     for name, s2 in marks:
         k = int(np.argmin(np.abs(np.log(sens["sigma2"].to_numpy()) - np.log(max(s2, 1e-300)))))
         near = sens.iloc[k]
-        rows.append({"mark": name, "sigma2": s2, "grid_sigma2": float(near["sigma2"])} | {
-            c: float(near[c]) for c in ("spearman_kl_auc", "spearman_md_diff", "mean_abs_auc_gap", "median_auc_nngp", "median_auc_nn")})
+        rows.append(
+            {"mark": name, "sigma2": s2, "grid_sigma2": float(near["sigma2"])}
+            | {
+                c: float(near[c])
+                for c in ("spearman_kl_auc", "spearman_md_diff", "mean_abs_auc_gap", "median_auc_nngp", "median_auc_nn")
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -357,7 +440,10 @@ def sigma_figure(sens: pd.DataFrame, used: pd.DataFrame) -> tuple[plt.Figure, pd
     s2 = sens["sigma2"].to_numpy()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     ax = axes[0]
-    for col, label, colour in (("spearman_kl_auc", "ρ(KL-LOOD, MIA AUC)", "C0"), ("spearman_md_diff", "ρ(√MD-LOOD, √diff)", "C1")):
+    for col, label, colour in (
+        ("spearman_kl_auc", "ρ(KL-LOOD, MIA AUC)", "C0"),
+        ("spearman_md_diff", "ρ(√MD-LOOD, √diff)", "C1"),
+    ):
         ax.plot(s2, sens[col], "o-", ms=3, color=colour, label=label)
         ax.fill_between(s2, sens[f"{col}_lo"], sens[f"{col}_hi"], color=colour, alpha=0.15, lw=0)
     ax.set(ylabel="Spearman ρ over records (bootstrap 95% CI)", title="rank agreement")
@@ -377,8 +463,13 @@ def sigma_figure(sens: pd.DataFrame, used: pd.DataFrame) -> tuple[plt.Figure, pd
     for ax in axes:
         for _, m in marks.iterrows():
             colour, ls = styles.get(m["mark"], ("k", "-"))
-            ax.axvline(m["sigma2"], color=colour, ls=ls, lw=1.2 if ls != "-" else 0.8,
-                       label=f"{m['mark']}: σ² = {m['sigma2']:.3g}")
+            ax.axvline(
+                m["sigma2"],
+                color=colour,
+                ls=ls,
+                lw=1.2 if ls != "-" else 0.8,
+                label=f"{m['mark']}: σ² = {m['sigma2']:.3g}",
+            )
         ax.set(xscale="log", xlabel="σ²")
         ax.legend(fontsize=7)
     fig.suptitle("Sensitivity of the NNGP–network agreement to σ² (LOOD recomputed per σ² from one kernel)")

@@ -184,7 +184,9 @@ def log_evidence(eig: KernelEigen, grid: np.ndarray, fit_scale: bool) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def objective_curve(eig: KernelEigen, rule: str, grid: np.ndarray, target: np.ndarray | None, loss: str) -> pd.DataFrame:
+def objective_curve(
+    eig: KernelEigen, rule: str, grid: np.ndarray, target: np.ndarray | None, loss: str
+) -> pd.DataFrame:
     """The curve a rule minimises over the grid: columns sigma2, objective, scale.
 
     calibrate: the calibration mean squared error; marginal_likelihood: −log evidence per
@@ -196,7 +198,9 @@ def objective_curve(eig: KernelEigen, rule: str, grid: np.ndarray, target: np.nd
         return calibration_curve(eig, target, grid, loss)
     if rule == "marginal_likelihood":
         ev = log_evidence(eig, grid, fit_scale=True)
-        return pd.DataFrame({"sigma2": ev["sigma2"], "objective": -ev["log_evidence"] / eig.Y.size, "scale": ev["scale"]})
+        return pd.DataFrame(
+            {"sigma2": ev["sigma2"], "objective": -ev["log_evidence"] / eig.Y.size, "scale": ev["scale"]}
+        )
     raise LoodInputError(f"nngp.sigma2 {rule!r} unknown; allowed: a number >= 0, {', '.join(RULES)}")
 
 
@@ -215,14 +219,18 @@ def choose_sigma2(curve: pd.DataFrame, rule: str) -> dict[str, float | str | boo
 def read_sigma2(table: pd.DataFrame) -> float:
     """The σ² of a sigma2.csv table (one row, column sigma2)."""
     if len(table) != 1 or "sigma2" not in table:
-        raise LoodInputError(f"sigma2.csv must have one row with a sigma2 column, got columns {list(table.columns)} x {len(table)} rows")
+        raise LoodInputError(
+            f"sigma2.csv must have one row with a sigma2 column, got columns {list(table.columns)} x {len(table)} rows"
+        )
     value = float(table["sigma2"].iloc[0])
     if not value >= 0:
         raise LoodInputError(f"sigma2.csv holds sigma2 = {value}; it must be >= 0")
     return value
 
 
-def lood_grid_table(eig: KernelEigen, K_diag: np.ndarray, records: np.ndarray, grid: np.ndarray, auc_samples: int, base_seed: int) -> pd.DataFrame:
+def lood_grid_table(
+    eig: KernelEigen, K_diag: np.ndarray, records: np.ndarray, grid: np.ndarray, auc_samples: int, base_seed: int
+) -> pd.DataFrame:
     """KL, mean-distance LOOD and NNGP AUC of the studied records at every σ² of the grid (long format).
 
     Each σ² costs O(n²) from the one eigendecomposition; the NNGP AUC uses the seeds of lood.csv
@@ -234,27 +242,37 @@ def lood_grid_table(eig: KernelEigen, K_diag: np.ndarray, records: np.ndarray, g
     for s2 in grid:
         res = lood_at_records(spectral_fit(eig, s2), K_diag, records)
         auc = [
-            nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], auc_samples,
-                     seeds.int_seed(base_seed, "nngp_auc", int(r)))[0]
+            nngp_auc(
+                res["mean_D"][j],
+                res["var_D"][j],
+                res["mean_F"][j],
+                res["var_F"][j],
+                auc_samples,
+                seeds.int_seed(base_seed, "nngp_auc", int(r)),
+            )[0]
             for j, r in enumerate(records)
         ]
-        frames.append(pd.DataFrame({"sigma2": float(s2), "record": records, "kl": res["kl"], "mse": res["mse"], "auc_nngp": auc}))
+        frames.append(
+            pd.DataFrame({"sigma2": float(s2), "record": records, "kl": res["kl"], "mse": res["mse"], "auc_nngp": auc})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 def objectives_table(eig: KernelEigen, grid: np.ndarray, target: np.ndarray | None, loss: str) -> pd.DataFrame:
-    """Both rules' objectives over the grid: calibration MSE (NaN without a target) and −log evidence / (nC), scaled and fixed."""
+    """Both rules' objectives per σ²: calibration MSE (NaN without a target), −log evidence / (nC) scaled and fixed."""
     grid = _check_sigma2(grid)
     scaled, fixed = log_evidence(eig, grid, fit_scale=True), log_evidence(eig, grid, fit_scale=False)
     cal = calibration_curve(eig, target, grid, loss) if target is not None else None
-    return pd.DataFrame({
-        "sigma2": grid,
-        "calibration_objective": cal["objective"] if cal is not None else np.nan,
-        "calibration_scale": cal["scale"] if cal is not None else np.nan,
-        "neg_log_evidence_scaled": -scaled["log_evidence"] / eig.Y.size,
-        "evidence_scale": scaled["scale"],
-        "neg_log_evidence_fixed": -fixed["log_evidence"] / eig.Y.size,
-    })
+    return pd.DataFrame(
+        {
+            "sigma2": grid,
+            "calibration_objective": cal["objective"] if cal is not None else np.nan,
+            "calibration_scale": cal["scale"] if cal is not None else np.nan,
+            "neg_log_evidence_scaled": -scaled["log_evidence"] / eig.Y.size,
+            "evidence_scale": scaled["scale"],
+            "neg_log_evidence_fixed": -fixed["log_evidence"] / eig.Y.size,
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- workflow entry points
@@ -295,18 +313,28 @@ def choose(
     else:
         eig, _ = _kernel_eigen(X, y, arch, nngp.block_size)
         grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
-        curve = objective_curve(eig, nngp.rule, grid, _target(eig, in_train_logits) if nngp.rule == "calibrate" else None, loss)
+        curve = objective_curve(
+            eig, nngp.rule, grid, _target(eig, in_train_logits) if nngp.rule == "calibrate" else None, loss
+        )
         chosen = choose_sigma2(curve, nngp.rule)
     return pd.DataFrame([chosen | {"loss": loss}]), curve
 
 
 def sensitivity(
-    X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, records: np.ndarray, in_train_logits: np.ndarray | None,
-    loss: str, base_seed: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: Arch,
+    nngp: NNGPSettings,
+    records: np.ndarray,
+    in_train_logits: np.ndarray | None,
+    loss: str,
+    base_seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lood_grid_table, objectives_table) over the nngp grid, from the experiment's kernel and in-models."""
     check_choice(loss, "loss", "training.loss")
     eig, K_diag = _kernel_eigen(X, y, arch, nngp.block_size)
     grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
-    return (lood_grid_table(eig, K_diag, records, grid, nngp.auc_samples, base_seed),
-            objectives_table(eig, grid, _target(eig, in_train_logits), loss))
+    return (
+        lood_grid_table(eig, K_diag, records, grid, nngp.auc_samples, base_seed),
+        objectives_table(eig, grid, _target(eig, in_train_logits), loss),
+    )

@@ -40,11 +40,18 @@ def correlation(x: np.ndarray, y: np.ndarray, n_boot: int, base_seed: int, key: 
     boot_s = _rowwise_pearson(st.rankdata(xb, axis=1), st.rankdata(yb, axis=1))
     for name, r, boot in (("pearson", pr, boot_p), ("spearman", sr, boot_s)):
         lo, hi = np.nanpercentile(boot, [2.5, 97.5])
-        out |= {f"{name}_r": float(r.statistic), f"{name}_p": float(r.pvalue), f"{name}_lo": float(lo), f"{name}_hi": float(hi)}
+        out |= {
+            f"{name}_r": float(r.statistic),
+            f"{name}_p": float(r.pvalue),
+            f"{name}_lo": float(lo),
+            f"{name}_hi": float(hi),
+        }
     return out
 
 
-def paired_difference(target: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int, base_seed: int, key: int) -> dict[str, float]:
+def paired_difference(
+    target: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int, base_seed: int, key: int
+) -> dict[str, float]:
     """r(a, target) − r(b, target), Pearson and Spearman, with a paired percentile-bootstrap 95% CI over records.
 
     Both correlations of a resample use the same records (the pairing), so what they share
@@ -60,15 +67,25 @@ def paired_difference(target: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: 
     tb, ab, bb = t[idx], a[idx], b[idx]
     rank = lambda v: st.rankdata(v, axis=-1)  # noqa: E731
     for name, point, boot in (
-        ("pearson", st.pearsonr(a, t).statistic - st.pearsonr(b, t).statistic,
-         _rowwise_pearson(ab, tb) - _rowwise_pearson(bb, tb)),
-        ("spearman", st.spearmanr(a, t).statistic - st.spearmanr(b, t).statistic,
-         _rowwise_pearson(rank(ab), rank(tb)) - _rowwise_pearson(rank(bb), rank(tb))),
+        (
+            "pearson",
+            st.pearsonr(a, t).statistic - st.pearsonr(b, t).statistic,
+            _rowwise_pearson(ab, tb) - _rowwise_pearson(bb, tb),
+        ),
+        (
+            "spearman",
+            st.spearmanr(a, t).statistic - st.spearmanr(b, t).statistic,
+            _rowwise_pearson(rank(ab), rank(tb)) - _rowwise_pearson(rank(bb), rank(tb)),
+        ),
     ):
         lo, hi = np.nanpercentile(boot, [2.5, 97.5])
         share = float(np.mean(boot[np.isfinite(boot)] <= 0))
-        out |= {f"{name}_diff": float(point), f"{name}_diff_lo": float(lo), f"{name}_diff_hi": float(hi),
-                f"{name}_diff_share_le0": share}
+        out |= {
+            f"{name}_diff": float(point),
+            f"{name}_diff_lo": float(lo),
+            f"{name}_diff_hi": float(hi),
+            f"{name}_diff_share_le0": share,
+        }
     return out
 
 
@@ -82,7 +99,7 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def legend_text(c: dict[str, float]) -> str:
-    """A compact legend: Spearman ρ and Pearson r with their bootstrap CIs first, p-values (records share in-models) last."""
+    """A compact legend: Spearman ρ and Pearson r with bootstrap CIs first, p-values (records share in-models) last."""
     if not np.isfinite(c.get("pearson_r", np.nan)):
         return f"n={int(c['n'])}: correlation undefined"
     return (

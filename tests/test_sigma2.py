@@ -17,8 +17,8 @@ from lood.sigma2 import (
     choose_sigma2,
     eigen,
     log_evidence,
-    objective_curve,
     lood_grid_table,
+    objective_curve,
     objectives_table,
     read_sigma2,
     sigma2_grid,
@@ -90,7 +90,7 @@ def test_log_evidence_matches_dense_densities():
         mvn = sum(st.multivariate_normal(np.zeros(40), A).logpdf(Y[:, c]) for c in range(3))
         assert fixed["log_evidence"][k] == pytest.approx(mvn, rel=1e-8)
 
-        def neg(log_a):
+        def neg(log_a, A=A):
             return -sum(st.multivariate_normal(np.zeros(40), np.exp(log_a) * A).logpdf(Y[:, c]) for c in range(3))
 
         best = optimize.minimize_scalar(neg, bounds=(-10, 10), method="bounded", options={"xatol": 1e-10})
@@ -133,7 +133,13 @@ def test_calibrate_finds_a_planted_grid_point_exactly_for_both_losses():
 
 def test_choose_flags_the_edge_and_bad_inputs_are_input_errors():
     curve = pd.DataFrame({"sigma2": [0.1, 1.0, 10.0], "objective": [3.0, 2.0, 1.0], "scale": 1.0})
-    assert choose_sigma2(curve, "calibrate") == {"sigma2": 10.0, "rule": "calibrate", "objective": 1.0, "scale": 1.0, "at_edge": True}
+    assert choose_sigma2(curve, "calibrate") == {
+        "sigma2": 10.0,
+        "rule": "calibrate",
+        "objective": 1.0,
+        "scale": 1.0,
+        "at_edge": True,
+    }
     _, K, _, Y = gp_data(10, 2, 0.1, seed=7)
     with pytest.raises(LoodInputError, match="grid_min"):
         sigma2_grid(1.0, 0.1, 5)
@@ -157,8 +163,17 @@ def test_grid_tables_recompute_lood_auc_and_objectives_per_sigma2():
     assert len(table) == 12 and list(obj["sigma2"]) == list(grid)
     for k, s2 in enumerate(grid):
         res = lood_at_records(fit_gp(K, Y, s2), np.diag(K), records)
-        auc = [nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], 500,
-                        seeds.int_seed(11, "nngp_auc", int(r)))[0] for j, r in enumerate(records)]
+        auc = [
+            nngp_auc(
+                res["mean_D"][j],
+                res["var_D"][j],
+                res["mean_F"][j],
+                res["var_F"][j],
+                500,
+                seeds.int_seed(11, "nngp_auc", int(r)),
+            )[0]
+            for j, r in enumerate(records)
+        ]
         part = table[table["sigma2"] == s2]
         assert part["record"].tolist() == records.tolist()
         np.testing.assert_allclose(part["kl"], res["kl"], rtol=1e-7)

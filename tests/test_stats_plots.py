@@ -108,12 +108,28 @@ def _synthetic_tables(n=12, seed=0):
     rng = np.random.default_rng(seed)
     kl = rng.lognormal(size=n)
     rec = np.arange(n) * 3
-    mia = pd.DataFrame({"record": rec, "auc": 0.5 + 0.1 * np.log1p(kl), "auc_std": 0.02, "auc_p": 0.01,
-                        "diff": kl / 10 - 0.05, "diff_raw": kl / 10, "diff_std": 0.01, "auc_lira": 0.5})
+    mia = pd.DataFrame(
+        {
+            "record": rec,
+            "auc": 0.5 + 0.1 * np.log1p(kl),
+            "auc_std": 0.02,
+            "auc_p": 0.01,
+            "diff": kl / 10 - 0.05,
+            "diff_raw": kl / 10,
+            "diff_std": 0.01,
+            "auc_lira": 0.5,
+        }
+    )
     lood = pd.DataFrame({"record": rec, "kl": kl, "mse": kl / 20, "auc_nngp": 0.5 + 0.05 * kl, "auc_nngp_se": 0.001})
     t = np.array([-1.0, 0.0, 1.0])
-    land = pd.DataFrame([(r, tt, k * np.exp(-tt * tt), 0.5 + 0.1 * np.exp(-tt * tt), 0.01, 0.01, 0.0)
-                         for r, k in zip(rec, kl) for tt in t], columns=["record", "t", "kl", "auc", "auc_std", "auc_p", "mse"])
+    land = pd.DataFrame(
+        [
+            (r, tt, k * np.exp(-tt * tt), 0.5 + 0.1 * np.exp(-tt * tt), 0.01, 0.01, 0.0)
+            for r, k in zip(rec, kl, strict=True)
+            for tt in t
+        ],
+        columns=["record", "t", "kl", "auc", "auc_std", "auc_p", "mse"],
+    )
     return mia, lood, land
 
 
@@ -131,11 +147,20 @@ def test_figures_render(tmp_path):
     expected = st.pearsonr(np.sqrt(lood["mse"]), signed_sqrt(mia["diff"])).statistic
     assert np.isclose(table.loc["sqrt_mse_vs_sqrt_diff", "pearson_r"], expected)
     assert np.isclose(table.loc["auc_nngp_vs_auc", "mean_abs_auc_gap"], np.mean(np.abs(lood["auc_nngp"] - mia["auc"])))
-    fig, peaks = landscape_figure(land[["record", "t", "auc", "auc_std", "auc_p"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2)
+    fig, peaks = landscape_figure(
+        land[["record", "t", "auc", "auc_std", "auc_p"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2
+    )
     save_figure(fig, tmp_path / "l.png", tmp_path / "l.pdf")
     assert (peaks[["nngp_argmax_t", "nn_argmax_t"]] == 0.0).all().all() and peaks["significant"].all()
-    scores = pd.DataFrame({"record": mia.record, "tracin": mia["diff"] * 2, "influence": -mia["diff"],
-                           "lood_mse": lood["mse"], "diff_nn": mia["diff"]})
+    scores = pd.DataFrame(
+        {
+            "record": mia.record,
+            "tracin": mia["diff"] * 2,
+            "influence": -mia["diff"],
+            "lood_mse": lood["mse"],
+            "diff_nn": mia["diff"],
+        }
+    )
     fig, table = influence_figure(scores, n_boot=100, seed=0)
     save_figure(fig, tmp_path / "i.png", tmp_path / "i.pdf")
     table = table.set_index("estimator")
@@ -145,17 +170,37 @@ def test_figures_render(tmp_path):
     assert np.isnan(table.loc["sqrt_lood_mse"].get("lood_minus_spearman_diff", np.nan))
     grid = np.geomspace(1e-3, 1.0, 7)
     # per-(σ², record) LOOD: KL tracks the MIA AUC at every σ², the NNGP AUC approaches it at σ² = grid[3]
-    long = pd.DataFrame([{"sigma2": g, "record": r, "kl": k * (1 + g), "mse": k / 20,
-                          "auc_nngp": a + 0.05 * abs(np.log10(g / grid[3]))}
-                         for g in grid for r, k, a in zip(mia["record"], lood["kl"], mia["auc"])])
-    objectives = pd.DataFrame({"sigma2": grid, "calibration_objective": (np.log(grid / grid[2])) ** 2 + 1,
-                               "neg_log_evidence_scaled": (np.log(grid / grid[5])) ** 2, "neg_log_evidence_fixed": 0.0})
+    long = pd.DataFrame(
+        [
+            {
+                "sigma2": g,
+                "record": r,
+                "kl": k * (1 + g),
+                "mse": k / 20,
+                "auc_nngp": a + 0.05 * abs(np.log10(g / grid[3])),
+            }
+            for g in grid
+            for r, k, a in zip(mia["record"], lood["kl"], mia["auc"], strict=True)
+        ]
+    )
+    objectives = pd.DataFrame(
+        {
+            "sigma2": grid,
+            "calibration_objective": (np.log(grid / grid[2])) ** 2 + 1,
+            "neg_log_evidence_scaled": (np.log(grid / grid[5])) ** 2,
+            "neg_log_evidence_fixed": 0.0,
+        }
+    )
     summary = sigma_summary(long, objectives, mia, 100, 0)
     assert np.allclose(summary["spearman_kl_auc"], 1.0) and summary["mean_abs_auc_gap"].idxmin() == 3
     assert np.isclose(summary["spearman_md_diff"][0], st.spearmanr(lood["mse"], mia["diff"]).statistic)
     fig, marks = sigma_figure(summary, pd.DataFrame({"sigma2": [grid[2]], "rule": ["calibrate"]}))
     save_figure(fig, tmp_path / "s.png", tmp_path / "s.pdf")
-    assert marks.set_index("mark")["sigma2"].to_dict() == {"calibrate": grid[2], "marginal_likelihood": grid[5], "used (calibrate)": grid[2]}
+    assert marks.set_index("mark")["sigma2"].to_dict() == {
+        "calibrate": grid[2],
+        "marginal_likelihood": grid[5],
+        "used (calibrate)": grid[2],
+    }
     for name in "clis":
         with Image.open(tmp_path / f"{name}.png") as img:
             img.verify()

@@ -1,17 +1,26 @@
-from _common import setup
-
 from lood.io import load_npz, save_csv
 from lood.settings import Arch, NNGPSettings
 from lood.sigma2 import choose, stack_train_logits
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 nngp = NNGPSettings.from_config(snakemake.params.nngp)
 logits = stack_train_logits([load_npz(f) for f in snakemake.input.in_logits]) if nngp.rule == "calibrate" else None
-chosen, curve = choose(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), nngp, logits, snakemake.params.loss)
+chosen, curve = choose(
+    dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), nngp, logits, snakemake.params.loss
+)
 save_csv(snakemake.output.sigma2, chosen)
 save_csv(snakemake.output.curve, curve)
 row = chosen.iloc[0]
-log.info("sigma2 = %.4g (rule %s, loss %s, objective %.4g, scale %.4g)", row["sigma2"], row["rule"], row["loss"], row["objective"], row["scale"])
+log.info(
+    "sigma2 = %.4g (rule %s, loss %s, objective %.4g, scale %.4g)",
+    row["sigma2"],
+    row["rule"],
+    row["loss"],
+    row["objective"],
+    row["scale"],
+)
 if row["at_edge"]:
     log.warning("the %s optimum lies on the edge of the sigma2 grid: widen nngp.grid_min / grid_max", row["rule"])

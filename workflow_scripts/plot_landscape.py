@@ -1,8 +1,9 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import save_csv
 from lood.plots import landscape_figure, landscape_peaks, save_figure
+
+from _common import setup
 
 log = setup(snakemake)
 nn, gp = pd.read_csv(snakemake.input.nn), pd.read_csv(snakemake.input.nngp)

@@ -1,13 +1,17 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import save_csv
 from lood.plots import save_figure, sigma_figure, sigma_summary
 
+from _common import setup
+
 log = setup(snakemake)
 summary = sigma_summary(
-    pd.read_csv(snakemake.input.grid), pd.read_csv(snakemake.input.objectives), pd.read_csv(snakemake.input.mia),
-    snakemake.params.bootstrap, snakemake.params.seed,
+    pd.read_csv(snakemake.input.grid),
+    pd.read_csv(snakemake.input.objectives),
+    pd.read_csv(snakemake.input.mia),
+    snakemake.params.bootstrap,
+    snakemake.params.seed,
 )
 fig, marks = sigma_figure(summary, pd.read_csv(snakemake.input.sigma2))
 save_figure(fig, snakemake.output.png, snakemake.output.pdf)

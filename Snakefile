@@ -26,6 +26,7 @@ include: "rules/mia.smk"
 include: "rules/nngp.smk"
 include: "rules/influence.smk"
 include: "rules/figures.smk"
+include: "rules/group.smk"
 
 
 rule all:

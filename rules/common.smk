@@ -31,6 +31,7 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     chunk=r"\d+",
     group=r"\d+",
+    copies=r"\d+",
 
 
 localrules:
@@ -43,6 +44,9 @@ localrules:
     fig_vulnerable,
     fig_reconstruction,
     fig_influence,
+    fig_group,
+    fig_canary,
+    make_canaries,
     fig_sigma,
 
 
@@ -141,6 +145,15 @@ def get_figure(name, experiments=None):
     )
 
 
+def get_copies_logits(wildcards):
+    """In-model logits with m >= 2 copies of the duplicated records, one file per multiplicity (groups.multiplicities)."""
+    return expand(
+        "results/{experiment}/group/nn/copies{copies}.npz",
+        experiment=wildcards.experiment,
+        copies=[m for m in config["groups"]["multiplicities"] if m >= 2],
+    )
+
+
 def get_all_targets():
     """Every figure, table and the per-record query files."""
     targets = []
@@ -148,6 +161,10 @@ def get_all_targets():
         targets += get_figure(name)
     if config["nngp"]["all_records"]:
         targets += get_figure("vulnerable")
+    if config["groups"]["run_by_default"]:
+        targets += get_figure("group")
+    if config["canaries"]["run_by_default"]:
+        targets += get_figure("canary")
     if get_activation_pair():
         targets.append("results/comparison/activation.png")
     return targets

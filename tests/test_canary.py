@@ -124,3 +124,36 @@ def test_canary_out_models_leave_out_exactly_the_canary(data, tiny_training):
     model_seeds = [int_seed(3, "train_out", 7, k, 1) for k in range(4)]
     ref = train_models(X[keep], y[keep], TINY_ARCH, tiny_training, model_seeds, eval_X=X[[7]], n_classes=3).logits
     assert np.array_equal(logits[0], ref)
+
+
+def test_percentile_of_matches_scipy_mean_kind():
+    from scipy.stats import percentileofscore
+
+    from lood.plots_group import percentile_of
+
+    ref = np.array([0.1, 0.5, 0.5, 0.9, 2.0])
+    values = np.array([0.5, 3.0, 0.0, 0.9])
+    assert np.allclose(percentile_of(values, ref), [percentileofscore(ref, v, kind="mean") for v in values])
+
+
+def test_canary_summary_and_figure_from_tables(tmp_path):
+    from lood.plots import save_figure
+    from lood.plots_group import canary_figure, canary_summary
+
+    rng = np.random.default_rng(0)
+    n = 30
+    kinds = np.array(["real"] * 26 + ["flipped"] * 2 + ["noise"] * 2)
+    lood_all = pd.DataFrame({"record": np.arange(n), "kl": np.r_[rng.random(26), 5.0, 6.0, 7.0, 8.0], "kind": kinds})
+    rows = np.arange(26, 30)
+    lood = pd.DataFrame({"record": rows, "kind": kinds[rows], "kl": lood_all["kl"].to_numpy()[rows], "auc_nngp": 0.9})
+    mia = pd.DataFrame({"record": rows, "auc": [0.8, 0.9, 0.95, 1.0], "auc_std": 0.01})
+    query = pd.DataFrame({"record": rows, "lood_optimised": 1.0, "distance_to_record": 0.1, "cosine_to_record": 0.99,
+                          "canary_nearest_by_distance": True, "canary_nearest_by_cosine": [True, False, True, True]})
+    real_mia = pd.DataFrame({"record": np.arange(10), "auc": np.linspace(0.5, 0.85, 10)})
+    summary = canary_summary(lood_all, lood, mia, real_mia, query)
+    assert np.all(summary["kl_percentile_real"] == 100.0)
+    assert summary.set_index("record").loc[26, "auc_percentile_real"] == pytest.approx(80.0)  # 0.8 exceeds 8 of the 10 real AUCs
+    X = rng.random((n, 16))
+    fig = canary_figure(lood_all, summary, real_mia, {r: X[r] for r in rows}, X, (4, 4))
+    save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")
+    assert (tmp_path / "c.png").stat().st_size > 0

@@ -193,3 +193,19 @@ def test_neighbour_table_matches_refit(prepared, data):
         assert row["kl_single_sum"] == pytest.approx(np.sum(single[G]), rel=1e-12)
         if row["k"] == 1:
             assert row["ratio"] == pytest.approx(1.0, rel=1e-8)
+
+
+def test_duplicate_summary_medians_and_group_figure(prepared, tmp_path):
+    from lood.plots import save_figure
+    from lood.plots_group import duplicate_summary, group_figure
+
+    nngp = duplicate_table(prepared, np.array([2, 11, 30]), [1, 2, 4], 500, 0)
+    mia = nngp[["record", "m"]].assign(auc=0.5 + 0.1 * np.log2(nngp["m"]) + 0.01 * nngp["record"], auc_std=0.02, diff=1.0)
+    summary = duplicate_summary(nngp, mia)
+    medians = summary[summary.record < 0].set_index("m")
+    for m in (1, 2, 4):
+        assert medians.loc[m, "kl"] == pytest.approx(np.median(nngp[nngp.m == m]["kl"]))
+        assert medians.loc[m, "auc"] == pytest.approx(0.5 + 0.1 * np.log2(m) + 0.11)
+    neighbours = neighbour_table(prepared, np.array([5, 20, 33]), [1, 2, 4])
+    save_figure(group_figure(summary, neighbours), tmp_path / "g.png", tmp_path / "g.pdf")
+    assert (tmp_path / "g.png").stat().st_size > 0

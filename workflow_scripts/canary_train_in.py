@@ -1,0 +1,16 @@
+import pandas as pd
+from _common import setup, torch_threads
+
+from lood.group_training import train_canary_in
+from lood.io import load_npz, save_npz
+from lood.settings import Arch, Training
+
+log = setup(snakemake)
+torch_threads(snakemake)
+dataset = load_npz(snakemake.input.dataset)
+records = pd.read_csv(snakemake.input.canaries)["record"].to_numpy()
+X, y = dataset["X"], dataset["y"]
+arch, training = Arch.from_config(snakemake.params.arch), Training.from_config(snakemake.params.training)
+logits = train_canary_in(X, y, arch, training, snakemake.params.seed, X[records])
+save_npz(snakemake.output.logits, records=records, logits_record=logits)
+log.info("trained %d in-models on the canary dataset; logits %s", training.n_in, logits.shape)

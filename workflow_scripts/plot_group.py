@@ -1,0 +1,13 @@
+import pandas as pd
+from _common import setup
+
+from lood.io import save_csv
+from lood.plots import save_figure
+from lood.plots_group import duplicate_summary, group_figure
+
+log = setup(snakemake)
+summary = duplicate_summary(pd.read_csv(snakemake.input.duplicates), pd.read_csv(snakemake.input.mia))
+neighbours = pd.read_csv(snakemake.input.neighbours)
+save_csv(snakemake.output.table, summary)
+save_figure(group_figure(summary, neighbours), snakemake.output.png, snakemake.output.pdf)
+log.info("medians by m:\n%s", summary[summary.record < 0].to_string(index=False))

@@ -27,6 +27,7 @@ include: "rules/nngp.smk"
 include: "rules/influence.smk"
 include: "rules/figures.smk"
 include: "rules/group.smk"
+include: "rules/depth.smk"
 
 
 rule all:

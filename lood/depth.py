@@ -2,10 +2,12 @@
 
 For every (activation, w_std) variant and every depth of `depth_study`, one eigendecomposition
 K_FF = V diag(λ) Vᵀ gives everything (docs/math.md §2, "Kernel spectrum and held-out accuracy"):
-σ² by the marginal likelihood (or a fixed number), the LOOD of every training record at Q = {z}
-(§4, from α = V(Λ + σ²)⁻¹VᵀY and P_ii = Σ_j V_ij²/(λ_j + σ²)), the kernel's effective rank, and the
-posterior-mean classifier's accuracy on held-out records. The networks' side of the comparison
-(MIA AUC, training loss, test accuracy) is summarised from the experiments' own outputs.
+the kernel's effective rank, and for each σ² setting (a number, or the marginal likelihood)
+the LOOD of every training record at Q = {z} (§4, from α = V(Λ + σ²)⁻¹VᵀY and
+P_ii = Σ_j V_ij²/(λ_j + σ²)) and the posterior-mean classifier's accuracy on held-out records.
+By default (sigma2_scale: kernel) each kernel is first divided by its mean prior variance, so
+that the sweep compares kernel shapes at one noise-to-signal ratio. The networks' side of the
+comparison (MIA AUC, training loss, test accuracy) is summarised from the experiments' outputs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from lood.errors import LoodInputError
 from lood.gp import targets
 from lood.kernel import as_rows, kernel_and_diag
 from lood.settings import Arch, DepthSettings, NNGPSettings, check_choice
-from lood.sigma2 import choose_sigma2, eigen, objective_curve, sigma2_grid, spectral_fit
+from lood.sigma2 import KernelEigen, choose_sigma2, eigen, objective_curve, sigma2_grid, spectral_fit
 
 # ----------------------------------------------------------------------------- kernel spectrum
 
@@ -111,6 +113,14 @@ def variant_label(activation: str, w_std: float) -> str:
     return f"{activation}, w {float(w_std):.3g}"
 
 
+def choose_depth_sigma2(eig: KernelEigen, setting: float | str, nngp: NNGPSettings, loss: str) -> dict:
+    """σ² for one kernel: a number as it is, or the marginal-likelihood rule on the nngp grid (docs/math.md §12)."""
+    if isinstance(setting, str):
+        grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
+        return choose_sigma2(objective_curve(eig, setting, grid, None, loss), setting)
+    return {"sigma2": float(setting), "rule": "fixed", "scale": np.nan, "at_edge": False}
+
+
 def sweep_point(
     X: np.ndarray,
     y: np.ndarray,
@@ -122,87 +132,97 @@ def sweep_point(
     nngp: NNGPSettings,
     loss: str,
     base_seed: int,
-) -> tuple[dict, pd.DataFrame]:
-    """One (variant, depth): the summary row, and the studied records' LOOD and NNGP AUC.
+) -> tuple[list[dict], pd.DataFrame]:
+    """One (variant, depth): a summary row per σ² setting, and the studied records' LOOD and NNGP AUC at each.
 
-    One eigendecomposition of K_FF serves σ², the LOOD of all n records, the spectrum and the
-    test predictions μ_F(X_test) = K_TF α.
+    One eigendecomposition of K_FF serves every σ², the LOOD of all n records, the spectrum and
+    the test predictions μ_F(X_test) = K_TF α. With depth_study.sigma2_scale = kernel, K is
+    divided by its mean prior variance first (docs/math.md §2, depth study).
     """
     X = as_rows(X)
     n = len(X)
     records = check_records(records, n)
     K, K_diag = kernel_and_diag(X, None, arch, nngp.block_size)
+    kernel_scale = float(np.mean(K_diag))
+    unit = kernel_scale if study.sigma2_scale == "kernel" else 1.0
+    K, K_diag = K / unit, K_diag / unit
     Y = targets(np.asarray(y), None)
     eig = eigen(K, Y)
-    if isinstance(study.sigma2, str):
-        grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
-        chosen = choose_sigma2(objective_curve(eig, study.sigma2, grid, None, loss), study.sigma2)
-    else:
-        chosen = {"sigma2": float(study.sigma2), "rule": "fixed", "scale": np.nan, "at_edge": False}
-    s2 = float(chosen["sigma2"])
-    fit = spectral_fit(eig, s2)
-    res = lood_at_records(fit, K_diag, np.arange(n))
-    kl, mse = res["kl"], res["mse"]
-    aucs = np.array(
-        [
-            nngp_auc(
-                res["mean_D"][r],
-                res["var_D"][r],
-                res["mean_F"][r],
-                res["var_F"][r],
-                nngp.auc_samples,
-                seeds.int_seed(base_seed, "nngp_auc", int(r)),
-            )
-            for r in records
-        ]
-    ).reshape(-1, 2)
-    if len(X_test):
-        K_TF, _ = kernel_and_diag(as_rows(X_test), X, arch, nngp.block_size)
-        test_acc = posterior_accuracy(K_TF @ fit.alpha, y_test)
-    else:
-        test_acc = float("nan")
-    q = lambda a, p: float(np.percentile(a, p))  # noqa: E731
-    row = {
-        "activation": arch.activation,
-        "w_std": float(arch.w_std),
-        "depth": int(arch.depth),
-        "variant": variant_label(arch.activation, arch.w_std),
-        "sigma2": s2,
-        "sigma2_rule": chosen["rule"],
-        "sigma2_at_edge": bool(chosen["at_edge"]),
-        "ml_scale": float(chosen["scale"]),
-        "kernel_scale": float(np.mean(K_diag)),
+    K_TF = kernel_and_diag(as_rows(X_test), X, arch, nngp.block_size)[0] / unit if len(X_test) else None
+    spectrum = {
+        "kernel_scale": kernel_scale,
         "mean_correlation": mean_correlation(K),
         "participation_ratio": participation_ratio(eig.lam),
         "trace_rank": trace_rank(eig.lam, study.rank_fraction),
         "rank_fraction": float(study.rank_fraction),
-        "kl_median": q(kl, 50),
-        "kl_q25": q(kl, 25),
-        "kl_q75": q(kl, 75),
-        "kl_max": float(kl.max()),
-        "mse_median": q(mse, 50),
-        "mse_q25": q(mse, 25),
-        "mse_q75": q(mse, 75),
-        "auc_nngp_median": float(np.median(aucs[:, 0])),
-        "train_acc": posterior_accuracy(Y - s2 * fit.alpha, y),
-        "test_acc": test_acc,
-        "n_train": n,
-        "n_test": len(X_test),
-        "n_records": len(records),
     }
-    recs = pd.DataFrame(
-        {
+    rows, recs = [], []
+    for setting in study.sigma2_settings:
+        chosen = choose_depth_sigma2(eig, setting, nngp, loss)
+        s2 = float(chosen["sigma2"])
+        fit = spectral_fit(eig, s2)
+        res = lood_at_records(fit, K_diag, np.arange(n))
+        kl, mse = res["kl"], res["mse"]
+        aucs = np.array(
+            [
+                nngp_auc(
+                    res["mean_D"][r],
+                    res["var_D"][r],
+                    res["mean_F"][r],
+                    res["var_F"][r],
+                    nngp.auc_samples,
+                    seeds.int_seed(base_seed, "nngp_auc", int(r)),
+                )
+                for r in records
+            ]
+        ).reshape(-1, 2)
+        point = {
             "activation": arch.activation,
             "w_std": float(arch.w_std),
             "depth": int(arch.depth),
-            "record": records,
-            "kl": kl[records],
-            "mse": mse[records],
-            "auc_nngp": aucs[:, 0],
-            "auc_nngp_se": aucs[:, 1],
+            "variant": variant_label(arch.activation, arch.w_std),
+            "sigma2_setting": str(setting),
+            "drawn": setting == study.sigma2,  # the setting fig_depth draws (depth_study.sigma2)
+            "sigma2_scale": study.sigma2_scale,
         }
-    )
-    return row, recs
+        rows.append(
+            point
+            | {
+                "sigma2": s2,
+                "sigma2_rule": chosen["rule"],
+                "sigma2_at_edge": bool(chosen["at_edge"]),
+                "ml_scale": float(chosen["scale"]),
+            }
+            | spectrum
+            | {
+                "kl_median": float(np.median(kl)),
+                "kl_q25": float(np.percentile(kl, 25)),
+                "kl_q75": float(np.percentile(kl, 75)),
+                "kl_max": float(kl.max()),
+                "mse_median": float(np.median(mse)),
+                "mse_q25": float(np.percentile(mse, 25)),
+                "mse_q75": float(np.percentile(mse, 75)),
+                "auc_nngp_median": float(np.median(aucs[:, 0])),
+                "train_acc": posterior_accuracy(Y - s2 * fit.alpha, y),
+                "test_acc": posterior_accuracy(K_TF @ fit.alpha, y_test) if K_TF is not None else float("nan"),
+                "n_train": n,
+                "n_test": len(X_test),
+                "n_records": len(records),
+            }
+        )
+        recs.append(
+            pd.DataFrame(
+                point
+                | {
+                    "record": records,
+                    "kl": kl[records],
+                    "mse": mse[records],
+                    "auc_nngp": aucs[:, 0],
+                    "auc_nngp_se": aucs[:, 1],
+                }
+            )
+        )
+    return rows, pd.concat(recs, ignore_index=True)
 
 
 def depth_sweep(
@@ -217,14 +237,14 @@ def depth_sweep(
     loss: str,
     base_seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(nngp.csv, nngp_records.csv): one row per (variant, depth), and per studied record at each."""
+    """(nngp.csv, nngp_records.csv): one row per (variant, depth, σ² setting), and per studied record at each."""
     rows, recs = [], []
     for variant in study.variants:
         for depth in study.depths:
-            row, rec = sweep_point(
+            point_rows, rec = sweep_point(
                 X, y, X_test, y_test, records, variant_arch(model, variant, depth), study, nngp, loss, base_seed
             )
-            rows.append(row)
+            rows += point_rows
             recs.append(rec)
     return pd.DataFrame(rows), pd.concat(recs, ignore_index=True)
 

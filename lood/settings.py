@@ -251,6 +251,8 @@ class DepthSettings(_Section):
     depths: tuple[int, ...]
     variants: tuple[Mapping[str, Any], ...]
     sigma2: float | str
+    sigma2_scale: str
+    sigma2_others: tuple[float | str, ...]
     rank_fraction: float
     networks: tuple[str, ...]
 
@@ -263,12 +265,19 @@ class DepthSettings(_Section):
             check_choice(v["activation"], "activation", "depth_study.variants.activation")
             if not float(v["w_std"]) > 0:
                 raise LoodInputError(f"depth_study.variants w_std must be > 0, got {v['w_std']}")
-        if isinstance(self.sigma2, str):
-            check_choice(self.sigma2, "depth_sigma2_rule", "depth_study.sigma2")
-        elif not self.sigma2 > 0:
-            raise LoodInputError(f"depth_study.sigma2 must be a number > 0 or marginal_likelihood, got {self.sigma2}")
+        check_choice(self.sigma2_scale, "depth_sigma2_scale", "depth_study.sigma2_scale")
+        for value in (self.sigma2, *self.sigma2_others):
+            if isinstance(value, str):
+                check_choice(value, "depth_sigma2_rule", "depth_study.sigma2")
+            elif not value > 0:
+                raise LoodInputError(f"depth_study.sigma2 values must be > 0 or marginal_likelihood, got {value}")
         if not 0 < float(self.rank_fraction) <= 1:
             raise LoodInputError(f"depth_study.rank_fraction must lie in (0, 1], got {self.rank_fraction}")
+
+    @property
+    def sigma2_settings(self) -> tuple[float | str, ...]:
+        """Every σ² setting of the sweep, the figure's (`sigma2`) first, without repeats."""
+        return tuple(dict.fromkeys((self.sigma2, *self.sigma2_others)))
 
 
 SECTIONS: dict[str, type[_Section]] = {

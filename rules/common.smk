@@ -48,6 +48,9 @@ localrules:
     fig_canary,
     make_canaries,
     fig_sigma,
+    depth_networks,
+    plot_depth,
+    fig_depth,
 
 
 def get_arch(wildcards):
@@ -154,6 +157,34 @@ def get_copies_logits(wildcards):
     )
 
 
+def get_depth_networks():
+    """The experiments of depth_study.networks that this run trains (run_experiments), in config order."""
+    names = config["depth_study"]["networks"]
+    unknown = [name for name in names if name not in config["experiments"]]
+    if unknown:
+        raise ValueError(
+            f"depth_study.networks names {unknown}, not in experiments {list(config['experiments'])}"
+        )
+    return [name for name in names if name in EXPERIMENTS]
+
+
+def get_depth_archs():
+    """The architectures (`model` with overrides) of the depth study's networks."""
+    return [
+        {**config["model"], **config["experiments"][name]}
+        for name in get_depth_networks()
+    ]
+
+
+def get_depth_in_chunks():
+    """In-model chunk files of every network of the depth study."""
+    return expand(
+        "results/{experiment}/nn/in/chunk{chunk}.npz",
+        experiment=get_depth_networks(),
+        chunk=range(N_IN_CHUNKS),
+    )
+
+
 def get_all_targets():
     """Every figure, table and the per-record query files."""
     targets = []
@@ -167,6 +198,8 @@ def get_all_targets():
         targets += get_figure("canary")
     if get_activation_pair():
         targets.append("results/comparison/activation.png")
+    if config["depth_study"]["run_by_default"]:
+        targets.append("results/depth/depth.png")
     return targets
 
 

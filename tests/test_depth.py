@@ -17,18 +17,20 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.preprocessing import StandardScaler
+from test_analytic import arccos_nngp, rel_err
 
-from conftest import ROOT
 from lood import depth
 from lood.config import fill_defaults
 from lood.data import held_out_records, normalise_held_out, normalise_inputs, prepare_dataset
+from lood.divergence import lood_at_records
 from lood.errors import LoodInputError
-from lood.gp import targets
+from lood.gp import fit_gp, targets
 from lood.kernel import kernel_fn, nngp_kernel
 from lood.nngp import lood_all_table, prepare
 from lood.settings import Arch, DepthSettings, NNGPSettings
 from lood.sigma2 import choose
-from test_analytic import arccos_nngp, rel_err
+
+from conftest import ROOT
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -111,13 +113,21 @@ def small():
     return X, y, X_test, y_test
 
 
-def test_sweep_point_against_dense_solves_and_kernel_ridge(small):
+@pytest.mark.parametrize("scale", ["absolute", "kernel"])
+def test_sweep_point_against_dense_solves_and_kernel_ridge(small, scale):
     X, y, X_test, y_test = small
     arch = depth.variant_arch(MODEL, {"activation": "gelu", "w_std": 1.9822}, 3)
     records = np.array([0, 4, 29])
-    row, recs = depth.sweep_point(X, y, X_test, y_test, records, arch, study(sigma2=0.05), nngp_settings(auc_samples=500),
-                                  "mse", 5)
+    settings = study(sigma2=0.05, sigma2_scale=scale, sigma2_others=[0.5])
+    rows, recs = depth.sweep_point(
+        X, y, X_test, y_test, records, arch, settings, nngp_settings(auc_samples=500), "mse", 5
+    )
+    assert [r["sigma2_setting"] for r in rows] == ["0.05", "0.5"] and len(recs) == 2 * 3
+    row, recs = rows[0], recs[recs["sigma2_setting"] == "0.05"]
     K, K_TF = nngp_kernel(X, None, arch, 8), nngp_kernel(X_test, X, arch, 8)
+    s = np.mean(np.diag(K)) if scale == "kernel" else 1.0  # kernel: the GP sees K / mean(K_ii)
+    assert row["kernel_scale"] == pytest.approx(np.mean(np.diag(K))) and row["sigma2"] == 0.05
+    K, K_TF = K / s, K_TF / s
     Y = targets(y, None)
     mean_test = K_TF @ np.linalg.solve(K + 0.05 * np.eye(30), Y)
     assert row["test_acc"] == pytest.approx(np.mean(mean_test.argmax(1) == y_test))
@@ -125,13 +135,15 @@ def test_sweep_point_against_dense_solves_and_kernel_ridge(small):
     assert row["test_acc"] == pytest.approx(np.mean(ridge.predict(K_TF).argmax(1) == y_test))
     assert row["train_acc"] == pytest.approx(np.mean(ridge.predict(K).argmax(1) == y))
     # LOOD from the eigendecomposition equals the Cholesky path's (tested against refits in test_analytic).
-    chol = lood_all_table(prepare(X, y, arch, 0.05, 8))
-    np.testing.assert_allclose(recs["kl"], chol["kl"].to_numpy()[records], rtol=1e-8)
-    assert row["kl_median"] == pytest.approx(np.median(chol["kl"]), rel=1e-8)
-    assert row["kl_q75"] == pytest.approx(np.percentile(chol["kl"], 75), rel=1e-8)
+    if scale == "absolute":
+        chol = lood_all_table(prepare(X, y, arch, 0.05, 8))["kl"].to_numpy()
+    else:  # the same Cholesky path on the scaled kernel
+        chol = lood_at_records(fit_gp(K, Y, 0.05), np.diag(K), np.arange(30))["kl"]
+    np.testing.assert_allclose(recs["kl"], chol[records], rtol=1e-8)
+    assert row["kl_median"] == pytest.approx(np.median(chol), rel=1e-8)
+    assert row["kl_q75"] == pytest.approx(np.percentile(chol, 75), rel=1e-8)
     lam = np.linalg.eigvalsh(K).clip(0)
     assert row["participation_ratio"] == pytest.approx(lam.sum() ** 2 / np.sum(lam**2), rel=1e-8)
-    assert row["kernel_scale"] == pytest.approx(np.mean(np.diag(K)))
     assert (row["depth"], row["activation"], row["sigma2_rule"], row["n_test"]) == (3, "gelu", "fixed", 17)
     assert np.all((recs["auc_nngp"] >= 0.5 - 0.05) & (recs["auc_nngp"] <= 1))
 
@@ -141,16 +153,19 @@ def test_marginal_likelihood_sigma2_per_depth_is_the_workflows_rule(small):
     nn = nngp_settings(sigma2="marginal_likelihood", grid_points=21)
     for d in (1, 6):
         arch = depth.variant_arch(MODEL, {"activation": "relu", "w_std": 2**0.5}, d)
-        row, _ = depth.sweep_point(X, y, X_test, y_test, np.array([1, 2, 3]), arch, study(), nn, "mse", 0)
+        settings = study(sigma2="marginal_likelihood", sigma2_scale="absolute", sigma2_others=[])
+        rows, _ = depth.sweep_point(X, y, X_test, y_test, np.array([1, 2, 3]), arch, settings, nn, "mse", 0)
         chosen, _ = choose(X, y, arch, nn, None, "mse")
-        assert row["sigma2"] == chosen["sigma2"].iloc[0] and row["sigma2_rule"] == "marginal_likelihood"
+        assert len(rows) == 1 and rows[0]["sigma2"] == chosen["sigma2"].iloc[0]
+        assert rows[0]["sigma2_rule"] == "marginal_likelihood"
 
 
 def test_depth_sweep_table_covers_every_variant_and_depth(small):
     X, y, X_test, y_test = small
-    s = study(depths=[1, 4], sigma2=0.1)
-    table, recs = depth.depth_sweep(X, y, X_test[:0], y_test[:0], np.array([2, 5, 7]), MODEL, s, nngp_settings(auc_samples=200),
-                                    "mse", 1)
+    s = study(depths=[1, 4], sigma2=0.1, sigma2_others=[])
+    table, recs = depth.depth_sweep(
+        X, y, X_test[:0], y_test[:0], np.array([2, 5, 7]), MODEL, s, nngp_settings(auc_samples=200), "mse", 1
+    )
     assert len(table) == 4 * 2 and len(recs) == 4 * 2 * 3
     assert table.groupby(["activation", "w_std"]).size().tolist() == [2, 2, 2, 2]
     assert table["test_acc"].isna().all()  # no held-out records: NaN, not an error
@@ -162,6 +177,15 @@ def test_depth_sweep_table_covers_every_variant_and_depth(small):
 def test_depth_settings_reject_bad_values():
     with pytest.raises(LoodInputError, match="depth_study.sigma2"):
         study(sigma2="calibrate")
+    with pytest.raises(LoodInputError, match="depth_study.sigma2"):
+        study(sigma2_others=[0.1, -1.0])
+    with pytest.raises(LoodInputError, match="sigma2_scale"):
+        study(sigma2_scale="relative")
+    assert study(sigma2=0.5, sigma2_others=[0.05, 0.5, "marginal_likelihood"]).sigma2_settings == (
+        0.5,
+        0.05,
+        "marginal_likelihood",
+    )
     with pytest.raises(LoodInputError, match="activation"):
         study(variants=[{"activation": "tanh", "w_std": 1.0}])
     with pytest.raises(LoodInputError, match="rank_fraction"):
@@ -179,9 +203,11 @@ def test_training_loss_matches_torch():
     mse = [torch.nn.MSELoss()(torch.as_tensor(m), T).item() for m in logits]
     ce = [torch.nn.CrossEntropyLoss()(torch.as_tensor(m), torch.as_tensor(y)).item() for m in logits]
     np.testing.assert_allclose(depth.training_loss(logits, y, "mse"), mse, rtol=1e-12)
-    np.testing.assert_allclose(depth.training_loss(logits * 40, y, "cross_entropy"),
-                               [torch.nn.CrossEntropyLoss()(torch.as_tensor(m * 40), torch.as_tensor(y)).item() for m in logits],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        depth.training_loss(logits * 40, y, "cross_entropy"),
+        [torch.nn.CrossEntropyLoss()(torch.as_tensor(m * 40), torch.as_tensor(y)).item() for m in logits],
+        rtol=1e-10,
+    )
     np.testing.assert_allclose(depth.training_loss(logits, y, "cross_entropy"), ce, rtol=1e-12)
     np.testing.assert_allclose(depth.model_accuracy(logits, y), [np.mean(m.argmax(1) == y) for m in logits])
 
@@ -191,7 +217,10 @@ def test_network_row_summarises_the_experiment():
     y, y_test = rng.integers(0, 2, 20), rng.integers(0, 2, 9)
     onehot = np.eye(2)[y] - 0.5
     chunks = [
-        {"logits_train": onehot[None] + 0.1 * rng.standard_normal((3, 20, 2)), "logits_test": rng.standard_normal((3, 9, 2))}
+        {
+            "logits_train": onehot[None] + 0.1 * rng.standard_normal((3, 20, 2)),
+            "logits_test": rng.standard_normal((3, 9, 2)),
+        }
         for _ in range(2)
     ]
     mia = pd.DataFrame({"record": [3, 1, 7, 9], "auc": [0.5, 0.9, 0.7, 0.6]})
@@ -204,7 +233,9 @@ def test_network_row_summarises_the_experiment():
     test = np.concatenate([c["logits_test"] for c in chunks])
     assert row["test_acc"] == pytest.approx(np.mean(test.argmax(2) == y_test))
     with pytest.raises(LoodInputError, match="logits_test"):
-        depth.network_row("relu", arch, 0.02, mia, lood, [{"logits_train": chunks[0]["logits_train"]}], y, y_test, "mse")
+        depth.network_row(
+            "relu", arch, 0.02, mia, lood, [{"logits_train": chunks[0]["logits_train"]}], y, y_test, "mse"
+        )
 
 
 # ----------------------------------------------------------------------------- held-out records (lood/data.py)
@@ -278,7 +309,9 @@ def test_fashion_test_split_is_t10k():
     cfg = defaults("data", source="fashion_mnist", classes=[0, 6], test_records=300)
     X_test, y_test, note = held_out_records(np.zeros((1, 784)), np.array([0]), cfg, 1, FASHION_DIR)
     assert X_test.shape == (300, 784) and set(np.unique(y_test)) == {0, 1} and "test split" in note
-    X_test, y_test, _ = held_out_records(np.zeros((1, 784)), np.array([0]), {**cfg, "test_records": None}, 1, FASHION_DIR)
+    X_test, y_test, _ = held_out_records(
+        np.zeros((1, 784)), np.array([0]), {**cfg, "test_records": None}, 1, FASHION_DIR
+    )
     assert np.bincount(y_test).tolist() == [1000, 1000]  # t10k holds 1,000 of each class
 
 

@@ -28,15 +28,15 @@ def check_canary_counts(canaries: CanarySettings, n: int, n_studied: int) -> Non
         )
     if flipped > n - n_studied:
         raise LoodInputError(
-            f"canaries.flipped_count = {flipped} but only {n - n_studied} records are not studied (flipped canaries are "
-            "drawn among them so that the studied records stay as they are)"
+            f"canaries.flipped_count = {flipped} but only {n - n_studied} records are not studied (flipped canaries "
+            "are drawn among them so that the studied records stay as they are)"
         )
 
 
 def make_canaries(
     X: np.ndarray, y: np.ndarray, studied: np.ndarray, canaries: CanarySettings, base_seed: int
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """The canary-augmented training set (X, y) and a table of the canaries (record, kind, label, original_label, source).
+    """The canary-augmented training set (X, y) and a table of the canaries (record, kind, label, original_label).
 
     Noise canaries: inputs uniform on [min X, max X] in every feature, labels uniform over the classes.
     Flipped canaries: rows of F drawn among the records not studied, relabelled to a different class
@@ -58,12 +58,14 @@ def make_canaries(
     y_aug = np.concatenate([y, noise_y])
     y_aug[flipped] = new_labels
     noise_rows = np.arange(n, n + len(noise_X))
-    table = pd.DataFrame({
-        "record": np.concatenate([noise_rows, flipped]),
-        "kind": ["noise"] * len(noise_rows) + ["flipped"] * len(flipped),
-        "label": np.concatenate([noise_y, new_labels]),
-        "original_label": np.concatenate([np.full(len(noise_rows), -1), y[flipped]]),
-    })
+    table = pd.DataFrame(
+        {
+            "record": np.concatenate([noise_rows, flipped]),
+            "kind": ["noise"] * len(noise_rows) + ["flipped"] * len(flipped),
+            "label": np.concatenate([noise_y, new_labels]),
+            "original_label": np.concatenate([np.full(len(noise_rows), -1), y[flipped]]),
+        }
+    )
     return X_aug, y_aug, table.sort_values("record").reset_index(drop=True)
 
 
@@ -84,8 +86,9 @@ def nearest_records(X: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.
     return np.argmin(dist, axis=1), np.argmax(cosine, axis=1)
 
 
-def reconstruction_table(X: np.ndarray, query_table: pd.DataFrame, queries: dict[int, np.ndarray],
-                         canaries: pd.DataFrame) -> pd.DataFrame:
+def reconstruction_table(
+    X: np.ndarray, query_table: pd.DataFrame, queries: dict[int, np.ndarray], canaries: pd.DataFrame
+) -> pd.DataFrame:
     """optimise_queries' table for the canaries, with kind and whether the canary is the training row nearest to q*.
 
     Nearness by distance and by cosine: a bias-free ReLU NNGP ignores the query's scale, so the

@@ -7,7 +7,7 @@ append), and a record with its k − 1 nearest same-label neighbours (`neighbour
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,7 @@ def group_at_members(fit: GPFit, group: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def member_kl(mean_D: np.ndarray, mean_F: np.ndarray, var_F: np.ndarray, var_increment: np.ndarray) -> np.ndarray:
-    """KL at single queries (one per row): C/2 (s − log(1 + s)) + ‖μ_D − μ_F‖² / (2 Σ_F), s = ΔΣ / Σ_F (docs/math.md §5)."""
+    """KL at single queries (one per row): C/2 (s − log(1 + s)) + ‖μ_D − μ_F‖² / (2 Σ_F), s = ΔΣ / Σ_F (math.md §5)."""
     var_F = np.maximum(np.asarray(var_F, dtype=np.float64), _TINY)
     s = np.maximum(np.asarray(var_increment, dtype=np.float64), 0.0) / var_F
     C = mean_D.shape[-1]
@@ -111,7 +111,9 @@ def group_lood(fit: GPFit, group: np.ndarray, joint: bool) -> dict[str, np.ndarr
     post = group_at_members(fit, group)
     diff = post["mean_D"] - post["mean_F"]
     out: dict[str, np.ndarray | float] = dict(post)
-    out["kl_members"] = member_kl(post["mean_D"], post["mean_F"], np.diag(post["cov_F"]), np.diag(post["cov_increment"]))
+    out["kl_members"] = member_kl(
+        post["mean_D"], post["mean_F"], np.diag(post["cov_F"]), np.diag(post["cov_increment"])
+    )
     out["mse_members"] = 0.5 * np.mean(diff**2, axis=1)
     out["kl"] = kl_lood(post["mean_D"], post["cov_D"], post["mean_F"], post["cov_F"]) if joint else float("nan")
     out["mse"] = 0.5 * float(np.mean(diff**2)) if joint else float("nan")
@@ -188,9 +190,15 @@ def duplicate_table(
             var_F = float(res["cov_F"][0, 0])
             var_D = var_F + float(res["cov_increment"][0, 0])
             auc, se = nngp_auc(
-                res["mean_D"][0], var_D, res["mean_F"][0], max(var_F, _TINY), auc_samples,
+                res["mean_D"][0],
+                var_D,
+                res["mean_F"][0],
+                max(var_F, _TINY),
+                auc_samples,
                 # m = 1 reuses lood_table's stream, so its AUC is the one in lood.csv
-                seeds.int_seed(base_seed, "nngp_auc", int(r)) if m == 1 else seeds.int_seed(base_seed, "nngp_auc", int(r), int(m)),
+                seeds.int_seed(base_seed, "nngp_auc", int(r))
+                if m == 1
+                else seeds.int_seed(base_seed, "nngp_auc", int(r), int(m)),
             )
             rows.append((int(r), int(m), float(res["kl_members"][0]), float(res["mse_members"][0]), auc, se))
     return pd.DataFrame(rows, columns=["record", "m", "kl", "mse", "auc_nngp", "auc_nngp_se"])
@@ -229,17 +237,21 @@ def neighbour_table(gp: NNGP, records: np.ndarray, sizes: Sequence[int]) -> pd.D
             group = nearest_same_label(gp.X, gp.y, int(r), int(k))
             res = group_lood(gp.fit, group, joint=True)
             kl_sum = float(np.sum(single["kl"][group]))
-            rows.append({
-                "record": int(r),
-                "k": int(k),
-                "members": " ".join(map(str, group.tolist())),
-                "kl_group": float(res["kl"]),
-                "kl_group_at_record": float(res["kl_members"][0]),
-                "kl_record": float(single["kl"][r]),
-                "kl_single_sum": kl_sum,
-                "ratio": float(res["kl"]) / max(kl_sum, _TINY),
-                "mse_group": float(res["mse"]),
-                "mse_single_mean": float(np.mean(single["mse"][group])),
-                "mean_distance": float(np.mean(np.linalg.norm(gp.X[group[1:]] - gp.X[r], axis=1))) if k > 1 else 0.0,
-            })
+            rows.append(
+                {
+                    "record": int(r),
+                    "k": int(k),
+                    "members": " ".join(map(str, group.tolist())),
+                    "kl_group": float(res["kl"]),
+                    "kl_group_at_record": float(res["kl_members"][0]),
+                    "kl_record": float(single["kl"][r]),
+                    "kl_single_sum": kl_sum,
+                    "ratio": float(res["kl"]) / max(kl_sum, _TINY),
+                    "mse_group": float(res["mse"]),
+                    "mse_single_mean": float(np.mean(single["mse"][group])),
+                    "mean_distance": float(np.mean(np.linalg.norm(gp.X[group[1:]] - gp.X[r], axis=1)))
+                    if k > 1
+                    else 0.0,
+                }
+            )
     return pd.DataFrame(rows)

@@ -28,12 +28,20 @@ def copies_training_set(X: np.ndarray, y: np.ndarray, record: int, m: int) -> tu
         raise LoodInputError(f"groups.multiplicities: m must be >= 1, got {m}")
     record = int(check_records(record, len(X))[0])
     extra = int(m) - 1
-    return np.concatenate([X, np.repeat(X[[record]], extra, axis=0)]), np.concatenate([y, np.repeat(y[[record]], extra)])
+    return np.concatenate([X, np.repeat(X[[record]], extra, axis=0)]), np.concatenate(
+        [y, np.repeat(y[[record]], extra)]
+    )
 
 
 def train_with_copies(
-    X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int,
-    records: Sequence[int], m: int, eval_X_per_record: Sequence[np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: Arch,
+    training: Training,
+    base_seed: int,
+    records: Sequence[int],
+    m: int,
+    eval_X_per_record: Sequence[np.ndarray],
 ) -> np.ndarray:
     """Logits (R, n_in, P, C): for each record, n_in models trained on F with that record present m >= 2 times."""
     if int(m) < 2:
@@ -49,7 +57,9 @@ def train_with_copies(
     return np.stack(out)
 
 
-def train_canary_in(X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int, eval_X: np.ndarray) -> np.ndarray:
+def train_canary_in(
+    X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int, eval_X: np.ndarray
+) -> np.ndarray:
     """Logits (n_in, P, C) of in-models trained on the canary-augmented set (X, y)."""
     model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
     order = shared_order_seed(training, base_seed, "train_in_order", 1, 0)
@@ -58,8 +68,13 @@ def train_canary_in(X: np.ndarray, y: np.ndarray, arch: Arch, training: Training
 
 
 def train_canary_out(
-    X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int,
-    rows: Sequence[int], eval_X_per_row: Sequence[np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: Arch,
+    training: Training,
+    base_seed: int,
+    rows: Sequence[int],
+    eval_X_per_row: Sequence[np.ndarray],
 ) -> np.ndarray:
     """Logits (R, n_out, P, C): for each canary row r, n_out models trained on the augmented set without row r."""
     C = int(np.max(y)) + 1
@@ -67,6 +82,8 @@ def train_canary_out(
     for r, eval_X in zip(rows, eval_X_per_row, strict=True):
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
         order = shared_order_seed(training, base_seed, "train_out_order", int(r), 1)
-        res = train_models(X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C, order_seed=order)
+        res = train_models(
+            X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C, order_seed=order
+        )
         out.append(res.logits)
     return np.stack(out)

@@ -30,7 +30,9 @@ def duplicate_summary(nngp: pd.DataFrame, mia: pd.DataFrame) -> pd.DataFrame:
     df = nngp[["record", "m", "kl", "mse", "auc_nngp"]].merge(
         mia[["record", "m", "auc", "auc_std", "diff"]], on=["record", "m"], validate="one_to_one"
     )
-    medians = df.groupby("m", as_index=False)[["kl", "mse", "auc_nngp", "auc", "auc_std", "diff"]].median().assign(record=-1)
+    medians = (
+        df.groupby("m", as_index=False)[["kl", "mse", "auc_nngp", "auc", "auc_std", "diff"]].median().assign(record=-1)
+    )
     return pd.concat([df, medians[df.columns]], ignore_index=True)
 
 
@@ -51,8 +53,12 @@ def group_figure(duplicates: pd.DataFrame, neighbours: pd.DataFrame) -> plt.Figu
         rows = rows.sort_values("m")
         ax.plot(rows["m"], rows["kl"], color="C0", alpha=0.35, lw=1, marker="o", ms=3)
     ax.plot(median["m"], median["kl"], color="C0", lw=2.5, marker="o", label="median over records")
-    ax.set(yscale="log", xlabel="copies m of the record in F", ylabel="NNGP KL-LOOD (remove all m)",
-           title="Analytic: LOOD against copies")
+    ax.set(
+        yscale="log",
+        xlabel="copies m of the record in F",
+        ylabel="NNGP KL-LOOD (remove all m)",
+        title="Analytic: LOOD against copies",
+    )
     _copies_axis(ax, median["m"])
     ax.legend(fontsize=8)
     ax = axes[1]
@@ -73,8 +79,13 @@ def group_figure(duplicates: pd.DataFrame, neighbours: pd.DataFrame) -> plt.Figu
     if len(both):
         lim = [both.min() / 1.5, both.max() * 1.5]
         ax.plot(lim, lim, color="0.3", lw=1, ls="--", label="additive")
-    ax.set(xscale="log", yscale="log", xlabel="sum of the members' single KL-LOODs", ylabel="group KL-LOOD at Q = G",
-           title="Record + k-1 nearest same-label neighbours")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="sum of the members' single KL-LOODs",
+        ylabel="group KL-LOOD at Q = G",
+        title="Record + k-1 nearest same-label neighbours",
+    )
     ax.legend(fontsize=8)
     ax = axes[3]
     ks = sorted(neighbours[neighbours.k > 1]["k"].unique())
@@ -82,8 +93,9 @@ def group_figure(duplicates: pd.DataFrame, neighbours: pd.DataFrame) -> plt.Figu
     if data:
         ax.boxplot(data, tick_labels=[str(k) for k in ks], showfliers=True)
     ax.axhline(1.0, color="0.3", lw=1, ls="--")
-    ax.set(xlabel="group size k", ylabel="group LOOD / sum of single LOODs",
-           title="> 1: super-additive, < 1: sub-additive")
+    ax.set(
+        xlabel="group size k", ylabel="group LOOD / sum of single LOODs", title="> 1: super-additive, < 1: sub-additive"
+    )
     fig.tight_layout()
     return fig
 
@@ -91,13 +103,28 @@ def group_figure(duplicates: pd.DataFrame, neighbours: pd.DataFrame) -> plt.Figu
 # ----------------------------------------------------------------------------- canaries
 
 
-def canary_summary(lood_all: pd.DataFrame, lood: pd.DataFrame, mia: pd.DataFrame, real_mia: pd.DataFrame,
-                   query: pd.DataFrame) -> pd.DataFrame:
+def canary_summary(
+    lood_all: pd.DataFrame, lood: pd.DataFrame, mia: pd.DataFrame, real_mia: pd.DataFrame, query: pd.DataFrame
+) -> pd.DataFrame:
     """One row per canary: KL-LOOD and MIA AUC with their percentiles among real records, and the reconstruction."""
     real_kl = lood_all[lood_all.kind == "real"]["kl"].to_numpy()
-    df = lood[["record", "kind", "kl", "auc_nngp"]].merge(mia[["record", "auc", "auc_std"]], on="record", validate="one_to_one")
-    df = df.merge(query[["record", "lood_optimised", "distance_to_record", "cosine_to_record",
-                         "canary_nearest_by_distance", "canary_nearest_by_cosine"]], on="record", validate="one_to_one")
+    df = lood[["record", "kind", "kl", "auc_nngp"]].merge(
+        mia[["record", "auc", "auc_std"]], on="record", validate="one_to_one"
+    )
+    df = df.merge(
+        query[
+            [
+                "record",
+                "lood_optimised",
+                "distance_to_record",
+                "cosine_to_record",
+                "canary_nearest_by_distance",
+                "canary_nearest_by_cosine",
+            ]
+        ],
+        on="record",
+        validate="one_to_one",
+    )
     df["kl_percentile_real"] = percentile_of(df["kl"].to_numpy(), real_kl)
     df["auc_percentile_real"] = percentile_of(df["auc"].to_numpy(), real_mia["auc"].to_numpy())
     return df
@@ -110,8 +137,14 @@ def _image(row: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return as_image((row - row.min()) / span if span > 0 else np.zeros_like(row), shape)
 
 
-def canary_figure(lood_all: pd.DataFrame, summary: pd.DataFrame, real_mia: pd.DataFrame, queries: dict[int, np.ndarray],
-                  X: np.ndarray, shape: tuple[int, ...]) -> plt.Figure:
+def canary_figure(
+    lood_all: pd.DataFrame,
+    summary: pd.DataFrame,
+    real_mia: pd.DataFrame,
+    queries: dict[int, np.ndarray],
+    X: np.ndarray,
+    shape: tuple[int, ...],
+) -> plt.Figure:
     """Canary LOOD and MIA AUC against the real records' distribution, and q* beside each noise canary."""
     noise = summary[summary.kind == "noise"].sort_values("record")
     cols = max(len(noise), 1)
@@ -139,19 +172,24 @@ def canary_figure(lood_all: pd.DataFrame, summary: pd.DataFrame, real_mia: pd.Da
     ax.set(ylabel="network MIA AUC", title="MIA AUC: studied real records vs canaries (bars: medians)")
     for j, (_, r) in enumerate(noise.iterrows()):
         rec = int(r["record"])
-        top = fig.add_subplot(grid[1, 2 * j: 2 * j + 2] if cols > 1 else grid[1, :])
-        bottom = fig.add_subplot(grid[2, 2 * j: 2 * j + 2] if cols > 1 else grid[2, :])
+        top = fig.add_subplot(grid[1, 2 * j : 2 * j + 2] if cols > 1 else grid[1, :])
+        bottom = fig.add_subplot(grid[2, 2 * j : 2 * j + 2] if cols > 1 else grid[2, :])
         for a, img, title in (
             (top, _image(X[rec], shape), f"canary #{rec}\nKL {r['kl']:.2g}, AUC {r['auc']:.2f}"),
-            (bottom, _image(queries[rec], shape),
-             f"q*: cos {r['cosine_to_record']:.2f}\nnearest: {'yes' if r['canary_nearest_by_cosine'] else 'no'}"),
+            (
+                bottom,
+                _image(queries[rec], shape),
+                f"q*: cos {r['cosine_to_record']:.2f}\nnearest: {'yes' if r['canary_nearest_by_cosine'] else 'no'}",
+            ),
         ):
             a.imshow(img, cmap="gray_r" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
             a.set_title(title, fontsize=7)
             a.set_xticks([])
             a.set_yticks([])
-    fig.suptitle("Planted canaries. Bottom rows: noise canaries and the query q* that maximises their LOOD from noise "
-                 "(each image scaled to its own range; 'nearest': the canary is the training record of largest cosine to q*)",
-                 fontsize=8)
+    fig.suptitle(
+        "Planted canaries. Bottom rows: noise canaries and the query q* that maximises their LOOD from noise "
+        "(each image scaled to its own range; 'nearest': the canary is the training record of largest cosine to q*)",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig

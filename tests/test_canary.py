@@ -59,7 +59,9 @@ def test_bad_canary_specs_are_rejected_naming_the_key():
 
 
 def test_bad_group_specs_are_rejected_naming_the_key():
-    ok = GroupSettings(run_by_default=False, duplicate_records=None, duplicate_count=2, multiplicities=(1, 2), neighbour_sizes=(2,))
+    ok = GroupSettings(
+        run_by_default=False, duplicate_records=None, duplicate_count=2, multiplicities=(1, 2), neighbour_sizes=(2,)
+    )
     with pytest.raises(LoodInputError, match="groups.multiplicities"):
         replace(ok, multiplicities=(1, 0))
     with pytest.raises(LoodInputError, match="groups.neighbour_sizes"):
@@ -80,8 +82,15 @@ def test_nearest_records_matches_a_loop(data):
 
 def test_reconstruction_table_flags_the_canary_by_cosine_not_distance(data):
     X, _ = data
-    table = pd.DataFrame({"record": [3, 10], "lood_at_record": [1.0, 2.0], "lood_optimised": [2.0, 3.0],
-                          "distance_to_record": [0.0, 0.0], "cosine_to_record": [1.0, 1.0]})
+    table = pd.DataFrame(
+        {
+            "record": [3, 10],
+            "lood_at_record": [1.0, 2.0],
+            "lood_optimised": [2.0, 3.0],
+            "distance_to_record": [0.0, 0.0],
+            "cosine_to_record": [1.0, 1.0],
+        }
+    )
     canaries = pd.DataFrame({"record": [3, 10], "kind": ["noise", "flipped"]})
     # q* = 5 x the canary: the same direction, far away; the other a random point
     queries = {3: 5 * X[3], 10: np.random.default_rng(0).random(5)}
@@ -110,8 +119,9 @@ def test_copies_models_are_train_models_on_the_explicit_set_with_their_own_seeds
     ref = train_models(X2, y2, TINY_ARCH, tiny_training, model_seeds, eval_X=X[[5]], n_classes=3).logits
     assert logits.shape == (1, 4, 1, 3) and np.array_equal(logits[0], ref)
     # The experiment's in-models (train_in, 0, m) are different models
-    base = train_models(X2, y2, TINY_ARCH, tiny_training, [int_seed(11, "train_in", 0, k) for k in range(4)],
-                        eval_X=X[[5]], n_classes=3).logits
+    base = train_models(
+        X2, y2, TINY_ARCH, tiny_training, [int_seed(11, "train_in", 0, k) for k in range(4)], eval_X=X[[5]], n_classes=3
+    ).logits
     assert not np.allclose(base, ref)
     with pytest.raises(LoodInputError, match="m >= 2"):
         train_with_copies(X, y, TINY_ARCH, tiny_training, 11, [5], 1, [X[[5]]])
@@ -147,12 +157,22 @@ def test_canary_summary_and_figure_from_tables(tmp_path):
     rows = np.arange(26, 30)
     lood = pd.DataFrame({"record": rows, "kind": kinds[rows], "kl": lood_all["kl"].to_numpy()[rows], "auc_nngp": 0.9})
     mia = pd.DataFrame({"record": rows, "auc": [0.8, 0.9, 0.95, 1.0], "auc_std": 0.01})
-    query = pd.DataFrame({"record": rows, "lood_optimised": 1.0, "distance_to_record": 0.1, "cosine_to_record": 0.99,
-                          "canary_nearest_by_distance": True, "canary_nearest_by_cosine": [True, False, True, True]})
+    query = pd.DataFrame(
+        {
+            "record": rows,
+            "lood_optimised": 1.0,
+            "distance_to_record": 0.1,
+            "cosine_to_record": 0.99,
+            "canary_nearest_by_distance": True,
+            "canary_nearest_by_cosine": [True, False, True, True],
+        }
+    )
     real_mia = pd.DataFrame({"record": np.arange(10), "auc": np.linspace(0.5, 0.85, 10)})
     summary = canary_summary(lood_all, lood, mia, real_mia, query)
     assert np.all(summary["kl_percentile_real"] == 100.0)
-    assert summary.set_index("record").loc[26, "auc_percentile_real"] == pytest.approx(80.0)  # 0.8 exceeds 8 of the 10 real AUCs
+    assert summary.set_index("record").loc[26, "auc_percentile_real"] == pytest.approx(
+        80.0
+    )  # 0.8 exceeds 8 of the 10 real AUCs
     X = rng.random((n, 16))
     fig = canary_figure(lood_all, summary, real_mia, {r: X[r] for r in rows}, X, (4, 4))
     save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")

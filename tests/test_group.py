@@ -1,4 +1,4 @@
-"""Leave-group-out (lood.group) against brute-force refits on F minus G, a closed form for duplicates, and a direct sort."""
+"""Leave-group-out (lood.group) against refits on F minus G, a closed form for duplicates, and a direct sort."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def gauss_kl(mD, SD, mF, SF):
     q, C = mD.shape
     SFi = np.linalg.inv(SF)
     diff = mF - mD
-    return C / 2 * (np.trace(SFi @ SD) - q + np.linalg.slogdet(SF)[1] - np.linalg.slogdet(SD)[1]) + 0.5 * np.sum(diff * (SFi @ diff))
+    return C / 2 * (np.trace(SFi @ SD) - q + np.linalg.slogdet(SF)[1] - np.linalg.slogdet(SD)[1]) + 0.5 * np.sum(
+        diff * (SFi @ diff)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +202,9 @@ def test_duplicate_summary_medians_and_group_figure(prepared, tmp_path):
     from lood.plots_group import duplicate_summary, group_figure
 
     nngp = duplicate_table(prepared, np.array([2, 11, 30]), [1, 2, 4], 500, 0)
-    mia = nngp[["record", "m"]].assign(auc=0.5 + 0.1 * np.log2(nngp["m"]) + 0.01 * nngp["record"], auc_std=0.02, diff=1.0)
+    mia = nngp[["record", "m"]].assign(
+        auc=0.5 + 0.1 * np.log2(nngp["m"]) + 0.01 * nngp["record"], auc_std=0.02, diff=1.0
+    )
     summary = duplicate_summary(nngp, mia)
     medians = summary[summary.record < 0].set_index("m")
     for m in (1, 2, 4):
@@ -209,3 +213,85 @@ def test_duplicate_summary_medians_and_group_figure(prepared, tmp_path):
     neighbours = neighbour_table(prepared, np.array([5, 20, 33]), [1, 2, 4])
     save_figure(group_figure(summary, neighbours), tmp_path / "g.png", tmp_path / "g.pdf")
     assert (tmp_path / "g.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- config and workflow
+
+
+def test_schema_rejects_bad_group_and_canary_specs():
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    from conftest import ROOT
+
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for section, key, value in [
+        ("groups", "multiplicities", [1, 0]),
+        ("groups", "duplicate_count", 0),
+        ("groups", "neighbour_sizes", [2, 2]),
+        ("canaries", "noise_count", -1),
+        ("canaries", "max_fraction", 0.9),
+        ("canaries", "planted", 3),
+    ]:
+        cfg = copy.deepcopy(base)
+        cfg[section][key] = value
+        with pytest.raises(WorkflowError) as err:
+            validate(cfg, str(ROOT / "schemas" / "config.schema.yaml"))
+        assert f"'{section}'" in str(err.value) and (f"'{key}'" in str(err.value) or "planted" in str(err.value))
+
+
+def test_duplicate_records_must_be_studied_and_in_range():
+    from lood.checks import check_duplicate_records
+
+    studied = np.array([3, 8, 20, 31])
+    assert check_duplicate_records(None, 2, studied, 40).tolist() == [3, 8]
+    assert check_duplicate_records([20, 3], 2, studied, 40).tolist() == [20, 3]
+    with pytest.raises(LoodInputError, match=r"groups\.duplicate_records \[5\] are not studied"):
+        check_duplicate_records([3, 5], 2, studied, 40)
+    with pytest.raises(LoodInputError, match=r"groups\.duplicate_records \[40\] out of range"):
+        check_duplicate_records([40], 2, studied, 40)
+
+
+@pytest.mark.e2e
+def test_group_and_canary_figures_end_to_end(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    configs = ["--configfile", "tests/configs/tiny.yaml", "tests/configs/tiny_group.yaml"]
+    run = snakemake(wf, "--cores", "2", *configs, timeout=1200)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    res = wf / "results" / "relu"
+    for name in ("group", "canary"):
+        with Image.open(res / "figures" / f"{name}.png") as img:
+            img.verify()
+    dup = pd.read_csv(res / "figures" / "group.csv")
+    assert sorted(dup[dup.record >= 0]["m"].unique()) == [1, 2] and dup["auc"].between(0, 1).all()
+    canaries = pd.read_csv(res / "figures" / "canary.csv")
+    assert sorted(canaries["kind"]) == ["flipped", "flipped", "noise", "noise"]
+    lood_all = pd.read_csv(res / "canary" / "nngp" / "lood_all.csv")
+    assert len(lood_all) == 42 and (lood_all["kind"] != "real").sum() == 4
+    # m = 1 is the experiment's own attack: the same models, splits and seed
+    mia = pd.read_csv(res / "nn" / "mia.csv").set_index("record")
+    ours = pd.read_csv(res / "group" / "mia_duplicates.csv").query("m == 1").set_index("record")
+    assert np.allclose(ours["auc"], mia.loc[ours.index, "auc"])
+    # Too many canaries for n = 40: one clear error naming the key
+    (wf / "many.yaml").write_text("canaries: {noise_count: 5, flipped_count: 5}\n")
+    bad = snakemake(
+        wf,
+        "--cores",
+        "1",
+        "--configfile",
+        "tests/configs/tiny.yaml",
+        "tests/configs/tiny_group.yaml",
+        "many.yaml",
+        "results/canary/data/dataset.npz",
+        "--forcerun",
+        "make_canaries",
+    )
+    assert bad.returncode != 0 and "canaries.noise_count + canaries.flipped_count = 10" in bad.stdout + bad.stderr

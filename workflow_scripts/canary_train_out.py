@@ -1,9 +1,10 @@
 import pandas as pd
-from _common import setup, torch_threads
 
 from lood.group_training import train_canary_out
 from lood.io import load_npz, save_npz
 from lood.settings import Arch, Training
+
+from _common import setup, torch_threads
 
 log = setup(snakemake)
 torch_threads(snakemake)

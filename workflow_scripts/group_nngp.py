@@ -1,5 +1,4 @@
 import pandas as pd
-from _common import setup
 
 from lood.checks import check_duplicate_records
 from lood.group import duplicate_table, neighbour_table
@@ -7,6 +6,8 @@ from lood.io import load_npz, save_csv
 from lood.nngp import prepare
 from lood.settings import Arch, GroupSettings, NNGPSettings
 from lood.sigma2 import read_sigma2
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
@@ -21,4 +22,7 @@ save_csv(snakemake.output.duplicates, duplicates.assign(sigma2=sigma2))
 neighbours = neighbour_table(gp, studied, groups.neighbour_sizes)
 save_csv(snakemake.output.neighbours, neighbours.assign(sigma2=sigma2))
 log.info("duplicates: median KL-LOOD by m %s", duplicates.groupby("m")["kl"].median().round(4).to_dict())
-log.info("neighbour groups: median KL ratio (group / sum of singles) by k %s", neighbours.groupby("k")["ratio"].median().round(3).to_dict())
+log.info(
+    "neighbour groups: median KL ratio (group / sum of singles) by k %s",
+    neighbours.groupby("k")["ratio"].median().round(3).to_dict(),
+)

@@ -1,9 +1,10 @@
 import pandas as pd
-from _common import setup
 
 from lood.canary import make_canaries
 from lood.io import load_npz, save_csv, save_npz
 from lood.settings import CanarySettings
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)

@@ -1,9 +1,10 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import save_csv
 from lood.plots import save_figure
 from lood.plots_group import duplicate_summary, group_figure
+
+from _common import setup
 
 log = setup(snakemake)
 summary = duplicate_summary(pd.read_csv(snakemake.input.duplicates), pd.read_csv(snakemake.input.mia))

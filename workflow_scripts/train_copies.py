@@ -1,11 +1,12 @@
 import numpy as np
 import pandas as pd
-from _common import setup, torch_threads
 
 from lood.checks import check_duplicate_records
 from lood.group_training import train_with_copies
 from lood.io import load_npz, save_npz
 from lood.settings import Arch, GroupSettings, Training
+
+from _common import setup, torch_threads
 
 log = setup(snakemake)
 torch_threads(snakemake)
@@ -17,7 +18,14 @@ records = check_duplicate_records(groups.duplicate_records, groups.duplicate_cou
 m = int(snakemake.wildcards.copies)
 training = Training.from_config(snakemake.params.training)
 logits = train_with_copies(
-    X, y, Arch.from_config(snakemake.params.arch), training, snakemake.params.seed, records, m, [X[[r]] for r in records]
+    X,
+    y,
+    Arch.from_config(snakemake.params.arch),
+    training,
+    snakemake.params.seed,
+    records,
+    m,
+    [X[[r]] for r in records],
 )
 save_npz(snakemake.output.logits, records=records, m=np.int64(m), logits_record=logits[:, :, 0])
 log.info("trained %d x %d in-models with %d copies of records %s", len(records), training.n_in, m, records.tolist())

@@ -20,6 +20,16 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Opt-in, for SLURM users (profiles/slurm/README.md): the SLURM executor plugin.
+# Not in `make venv`: it probes SLURM at import, which slows every snakemake call.
+SLURM_STAMP := $(VENV)/.slurm-installed
+.PHONY: slurm-env
+$(SLURM_STAMP): requirements-slurm.txt $(STAMP)
+	$(BIN)/pip install --quiet -r requirements-slurm.txt
+	touch $@
+
+slurm-env: $(SLURM_STAMP)
+
 run: venv
 	$(BIN)/snakemake --cores all
 	$(BIN)/snakemake --report results/report.html

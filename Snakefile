@@ -34,3 +34,10 @@ rule all:
     default_target: True
     input:
         get_all_targets(),
+
+
+onstart:
+    # On SLURM: check every job against its partition before the first sbatch (lood/preflight.py).
+    from lood.preflight import slurm_preflight
+
+    slurm_preflight(workflow)

@@ -1,28 +1,36 @@
-"""The workflow runs on a real SLURM cluster through profiles/slurm.
+"""The workflow runs on a real SLURM cluster through profiles/slurm, as its README says.
 
-Skipped unless SLURM answers (`sinfo` works) or LOOD_SLURM_TEST=1, which makes
-the test start a one-node cluster itself with tests/slurm/setup_slurm.sh
-(root; installs Debian's slurm + slurmdbd + MariaDB on first use). CI sets it.
+Needs the opt-in SLURM executor plugin (`make slurm-env`, requirements-slurm.txt):
+without it the tests that talk to SLURM skip and say so (or fail under
+LOOD_SLURM_TEST=1, which asks for them explicitly). Skipped unless SLURM answers
+(`sinfo` works) or LOOD_SLURM_TEST=1, which makes the test start a one-node cluster
+itself with tests/slurm/setup_slurm.sh (root; installs Debian's slurm + slurmdbd +
+MariaDB on first use). .ci/run sets it.
 
-Each run goes through `snakemake --workflow-profile profiles/slurm` with the
-profile's own resources, overriding only what a laptop-sized test cluster
-cannot honour (see ``cli_overrides``), inside `timeout -s KILL`. It passes only
-if SLURM ran the jobs: every non-local job must appear in `sacct` under this
-run's ID, COMPLETED, on the test account and partition, with the rule name in
-its comment, a kept per-job log, and no GPU requested.
+What runs:
+- the smoke test of profiles/slurm/README.md, read from that file and run verbatim
+  apart from ACCOUNT and PARTITION, on the whole tiny config: every non-local job
+  must appear in `sacct` under this run's ID, COMPLETED, on the test account and
+  partition, with its rule in the comment and no GPU (the preflight dropped them:
+  the test node has none);
+- a two-rule stand-in (tests/slurm/mini) through the same profile, which also checks
+  what the jobs saw on the node (SLURM job id, threads capped at the node's CPUs);
+- requests the node can never meet (too many CPUs, too much memory): the preflight
+  must stop the run before any submission with a message naming rule, request,
+  offer and fix, instead of leaving jobs pending forever.
 
-Knobs (environment): LOOD_SLURM_ACCOUNT, LOOD_SLURM_PARTITION (default
-lood_test / debug, as setup_slurm.sh creates them), LOOD_SLURM_TIMEOUT
-(seconds per Snakemake run, default 300), and for the real workflow
-LOOD_SLURM_CONFIGFILE (default tests/configs/tiny.yaml) and LOOD_SLURM_TARGETS
-(space-separated; default REAL_TARGETS below; "all" for the whole workflow).
+Knobs (environment): LOOD_SLURM_ACCOUNT, LOOD_SLURM_PARTITION (default lood_test /
+debug, as setup_slurm.sh creates them), LOOD_SLURM_TIMEOUT (seconds per short run,
+default 300), LOOD_SLURM_SMOKE_TIMEOUT (the smoke test, default 1200).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,31 +44,54 @@ pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
+PROFILE_README = PROFILE / "README.md"
 SETUP = REPO / "tests" / "slurm" / "setup_slurm.sh"
 MINI_SNAKEFILE = REPO / "tests" / "slurm" / "mini" / "Snakefile"
 
 ACCOUNT = os.environ.get("LOOD_SLURM_ACCOUNT", "lood_test")
 PARTITION = os.environ.get("LOOD_SLURM_PARTITION", "debug")
 TIMEOUT_S = int(os.environ.get("LOOD_SLURM_TIMEOUT", "300"))
-REAL_SNAKEFILE = REPO / "Snakefile"
-REAL_CONFIGFILE = Path(
-    os.environ.get("LOOD_SLURM_CONFIGFILE", REPO / "tests" / "configs" / "tiny.yaml")
-).resolve()
-# Two figures of one experiment: ~10 SLURM jobs that cover every kind of job
-# (the three GPU rules train_in_models, train_out_models, influence; the
-# memory-heavy nngp_lood; MIA scoring; plotting) in ~2-3 minutes. The whole
-# tiny workflow is ~33 SLURM jobs, ~5 min on 2 cores (each job starts Python,
-# torch and JAX twice); the local e2e tests cover it.
-DEFAULT_REAL_TARGETS = ["results/relu/figures/correlation.png", "results/relu/figures/influence.png"]
-REAL_TARGETS = os.environ.get("LOOD_SLURM_TARGETS", " ".join(DEFAULT_REAL_TARGETS)).split()
+SMOKE_TIMEOUT_S = int(os.environ.get("LOOD_SLURM_SMOKE_TIMEOUT", "1200"))
+PLUGIN_MISSING = (
+    "the SLURM executor plugin is not installed: `make slurm-env` (or "
+    "`.venv/bin/pip install -r requirements-slurm.txt`) installs it"
+)
+# The marker in profiles/slurm/README.md above the smoke test's code block.
+SMOKE_MARKER = "<!-- smoke-test: tests/test_slurm.py runs the next command verbatim -->"
 
-# What a one-node test cluster cannot honour: GPUs (the profile asks one per
-# training job; the test node has none, and sbatch rejects a GPU request
-# there), more cores than the node has, and paper-scale memory (16 GB per
-# training job would serialise jobs on a 24 GB node). Everything else in the
-# profile is used as written.
-MEM_CAP_MB = 4000
-MAX_THREADS = 1
+
+def documented_smoke_test() -> list[str]:
+    """The smoke-test command of profiles/slurm/README.md, as words (ACCOUNT/PARTITION unreplaced)."""
+    text = PROFILE_README.read_text()
+    assert SMOKE_MARKER in text, f"{PROFILE_README} lost its smoke-test marker"
+    block = re.search(r"```bash\n(.*?)```", text[text.index(SMOKE_MARKER) :], flags=re.S)
+    assert block, "no ```bash block after the smoke-test marker"
+    lines = [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+    assert len(lines) == 1, f"the smoke test should be one line, got {lines}"
+    return shlex.split(lines[0], comments=True)
+
+
+def smoke_command(account: str = ACCOUNT, partition: str = PARTITION) -> list[str]:
+    """The documented smoke test with this cluster's account and partition."""
+    replace = {"ACCOUNT": account, "PARTITION": partition}
+    return [re.sub(r"\b(ACCOUNT|PARTITION)\b", lambda m: replace[m.group(1)], word) for word in documented_smoke_test()]
+
+
+def test_documented_smoke_test_needs_no_workarounds():
+    """One line, the tiny config, placeholders only for account and partition, no GPU or thread overrides."""
+    cmd = documented_smoke_test()
+    assert cmd[:3] == ["snakemake", "--workflow-profile", "profiles/slurm"]
+    assert "tests/configs/tiny.yaml" in cmd
+    assert "slurm_account=ACCOUNT" in cmd and "slurm_partition=PARTITION" in cmd
+    assert not [w for w in cmd if "gpu" in w or w.startswith("--max-threads") or w == "--set-resources"]
+    runtimes = [w for w in cmd if w.startswith("runtime=")]
+    assert runtimes and all(re.fullmatch(r"runtime=\d+[mhd]", w) for w in runtimes), runtimes
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    # Bare numbers are read as seconds by Snakemake 9.17 (snakemake#4039): every runtime has a unit.
+    values = [profile["default-resources"]["runtime"]]
+    values += [res["runtime"] for res in profile["set-resources"].values() if "runtime" in res]
+    assert all(re.fullmatch(r"\d+[mhd]", str(v)) for v in values), values
 
 
 def slurm_answers() -> bool:
@@ -68,9 +99,7 @@ def slurm_answers() -> bool:
     if shutil.which("sinfo") is None:
         return False
     try:
-        done = subprocess.run(
-            ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=20
-        )
+        done = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=20)
     except subprocess.TimeoutExpired:
         return False
     return done.returncode == 0 and bool(done.stdout.strip())
@@ -78,8 +107,12 @@ def slurm_answers() -> bool:
 
 @pytest.fixture(scope="module")
 def slurm() -> None:
-    """A running SLURM: reuse one that answers, start one if forced, else skip."""
+    """A running SLURM and the plugin: reuse one that answers, start one if forced, else skip."""
     forced = os.environ.get("LOOD_SLURM_TEST") == "1"
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        if forced:
+            pytest.fail(f"LOOD_SLURM_TEST=1 but {PLUGIN_MISSING}")
+        pytest.skip(PLUGIN_MISSING)
     if not forced:
         if not slurm_answers():
             pytest.skip(
@@ -91,102 +124,61 @@ def slurm() -> None:
     if os.geteuid() != 0:
         pytest.fail("LOOD_SLURM_TEST=1 needs root: setup_slurm.sh installs and starts daemons")
     # Idempotent: reuses running daemons, (re)creates the test account.
-    done = subprocess.run(
-        ["bash", str(SETUP)], capture_output=True, text=True, timeout=900
-    )
+    done = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"setup_slurm.sh failed:\n{done.stdout}\n{done.stderr}"
     assert slurm_answers(), "setup_slurm.sh succeeded but `sinfo` still fails"
 
 
-def cli_overrides(profile_dir: Path = PROFILE) -> list[str]:
-    """Command-line options that adapt the SLURM profile to the test cluster.
-
-    A --default-resources or --set-resources on the command line replaces the
-    profile's whole list, so both are rebuilt here from the profile itself:
-    every entry kept except the account/partition placeholders, `gpu` (set to
-    0) and memory (capped at MEM_CAP_MB).
-    """
-    profile = yaml.safe_load((profile_dir / "config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-
-    defaults = dict(profile.get("default-resources") or {})
-    defaults.update(slurm_account=ACCOUNT, slurm_partition=PARTITION)
-    if "mem_mb" in defaults:
-        defaults["mem_mb"] = min(int(defaults["mem_mb"]), MEM_CAP_MB)
-
-    per_rule = []
-    for rule, resources in (profile.get("set-resources") or {}).items():
-        for name, value in resources.items():
-            if name == "gpu":
-                value = 0
-            elif name == "mem_mb":
-                value = min(int(value), MEM_CAP_MB)
-            per_rule.append(f"{rule}:{name}={value}")
-
-    options = ["--default-resources", *(f"{k}={v}" for k, v in defaults.items())]
-    if per_rule:
-        options += ["--set-resources", *per_rule]
-    return options + [
-        "--max-threads", str(MAX_THREADS),
-        # Poll sacct 2 s after submission and after each finished job (the
-        # profile's 40 s suits hour-long jobs, not a test).
-        "--slurm-init-seconds-before-status-checks", "2",
-        # Keep every job's SLURM log, to check that each one exists.
-        "--slurm-keep-successful-logs",
-    ]
+def node_cpus() -> int:
+    """CPUs of the largest node in the test partition."""
+    out = subprocess.run(
+        ["sinfo", "-h", "-N", "-p", PARTITION, "-o", "%c"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return max(int(v.rstrip("+")) for v in out.split())
 
 
-def test_overrides_turn_off_every_gpu_request():
-    """The profile asks GPUs for the training rules; the test asks none."""
-    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
-    gpu_rules = {r for r, res in profile["set-resources"].items() if res.get("gpu")}
-    assert gpu_rules == {"train_in_models", "train_out_models", "influence"}
-    options = cli_overrides()
-    assert {f"{rule}:gpu=0" for rule in gpu_rules} <= set(options)
-    assert not [o for o in options if re.search(r":gpu=[1-9]", o)]
-    assert f"slurm_account={ACCOUNT}" in options
-    assert not [o for o in options if "REPLACE_WITH" in o]
-
-
-def snakemake_cmd(
-    snakefile: Path, workdir: Path, targets: list[str], *args: str
-) -> list[str]:
-    """The venv's Snakemake on the SLURM profile, under a hard kill timeout."""
-    return [
-        "timeout", "-s", "KILL", str(TIMEOUT_S),
-        sys.executable, "-m", "snakemake",
-        # Targets first: options such as --configfile take several values and
-        # would swallow targets placed after them.
-        *targets,
-        "--snakefile", str(snakefile),
-        "--directory", str(workdir),
-        "--workflow-profile", str(PROFILE),
-        *cli_overrides(),
-        *args,
-    ]
-
-
-def job_env() -> dict[str, str]:
-    """The environment Snakemake (and, through sbatch --export=ALL, every job) sees."""
+def job_env(**extra: str) -> dict[str, str]:
+    """The environment Snakemake (and, through sbatch --export=ALL, every job) sees: the venv activated."""
     env = dict(os.environ)
     # Jobs run `python -m snakemake` on the node: it must be this venv's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # A test started inside a SLURM allocation must not leak it into sbatch.
     for name in list(env):
-        if name.startswith("SLURM_"):
+        if name.startswith("SLURM_") or name == "LOOD_SLURM_PREFLIGHT":
             del env[name]
-    return env
+    return env | extra
+
+
+def run_snakemake(cmd: list[str], workdir: Path, timeout_s: int, **env: str) -> tuple[int, str]:
+    """Run cmd in workdir under `timeout -s KILL`; return its exit status and its output (also kept in a log)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "snakemake-slurm.log"
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        done = subprocess.run(
+            ["timeout", "-s", "KILL", str(timeout_s), *cmd],
+            stdout=log, stderr=subprocess.STDOUT, env=job_env(**env), cwd=workdir,
+        )  # fmt: skip
+    print(f"{shlex.join(cmd)}\n  exit {done.returncode} after {time.monotonic() - started:.0f} s")
+    text = log_path.read_text()
+    if done.returncode in (124, 137):
+        squeue = subprocess.run(["squeue"], capture_output=True, text=True).stdout
+        pytest.fail(f"Snakemake on SLURM was killed after {timeout_s}s (squeue:\n{squeue})\n{tail(text)}")
+    return done.returncode, text
+
+
+def tail(text: str, lines: int = 80) -> str:
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def sacct_jobs(run_id: str) -> list[dict[str, str]]:
     """This run's SLURM jobs as sacct reports them (allocations only, no steps)."""
-    fields = ["JobIDRaw", "JobName", "State", "Account", "Partition", "AllocTRES", "Comment"]
+    fields = ["JobIDRaw", "JobName", "State", "Account", "Partition", "AllocTRES", "ReqCPUS", "Comment"]
     out = subprocess.run(
-        ["sacct", "-X", "-P", "-n", "--starttime", "now-1days",
-         "--name", run_id, "-o", ",".join(fields)],
+        ["sacct", "-X", "-P", "-n", "--starttime", "now-1days", "--name", run_id, "-o", ",".join(fields)],
         capture_output=True, text=True, check=True, timeout=60,
-    ).stdout
-    return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line]
+    ).stdout  # fmt: skip
+    return [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines() if line]
 
 
 def failed_job_logs(workdir: Path, lines: int = 15) -> str:
@@ -195,116 +187,121 @@ def failed_job_logs(workdir: Path, lines: int = 15) -> str:
     for path in sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log")):
         text = path.read_text(errors="replace")
         if "Error" in text and len(parts) < 4:
-            tail = "\n".join(text.splitlines()[-lines:])
-            parts.append(f"---- {path.relative_to(workdir)}\n{tail}")
+            parts.append(f"---- {path.relative_to(workdir)}\n{tail(text, lines)}")
     return "\n".join(parts)
 
 
-def run_and_check_on_slurm(
-    snakefile: Path, workdir: Path, targets: list[str] = (), *args: str
-) -> list[dict]:
-    """Run a workflow on SLURM, check SLURM ran every non-local job; return them."""
-    targets = list(targets)
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "snakemake-slurm.log"
-    started = time.monotonic()
-    with open(log_path, "w") as log:
-        done = subprocess.run(
-            snakemake_cmd(snakefile, workdir, targets, *args),
-            stdout=log, stderr=subprocess.STDOUT, env=job_env(), cwd=workdir,
-        )
-    wall_s = time.monotonic() - started
-    text = log_path.read_text()
-    tail = "\n".join(text.splitlines()[-80:])
-    assert done.returncode not in (124, 137), (
-        f"Snakemake on SLURM was killed after {TIMEOUT_S}s "
-        f"(squeue: {subprocess.run(['squeue'], capture_output=True, text=True).stdout})\n{tail}"
-    )
-    assert done.returncode == 0, (
-        f"Snakemake on SLURM failed ({done.returncode}):\n{tail}\n{failed_job_logs(workdir)}"
-    )
-    print(f"workflow {snakefile} on SLURM: {wall_s:.0f} s wall")
-
+def check_ran_on_slurm(text: str, workdir: Path, logs_kept: bool) -> list[dict]:
+    """From a finished run's output: check SLURM ran every non-local job, each COMPLETED; return them."""
     run_ids = re.findall(r"^SLURM run ID: (\S+)$", text, flags=re.M)
-    assert len(run_ids) == 1, f"no SLURM executor run ID in the log:\n{tail}"
-    run_id = run_ids[0]
-
-    # (Snakemake job id, SLURM job id) of every submission, and the rule of
-    # every finished Snakemake job; local jobs finish without a submission.
+    assert len(run_ids) == 1, f"no SLURM executor run ID in the log:\n{tail(text)}"
+    # (Snakemake job id, SLURM job id) of every submission, and the rule of every finished
+    # Snakemake job; local jobs finish without a submission.
     submitted = re.findall(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", text, flags=re.M)
     finished = dict(re.findall(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", text, flags=re.M))
-    assert submitted, f"no job was submitted to SLURM:\n{tail}"
+    assert submitted, f"no job was submitted to SLURM:\n{tail(text)}"
     rule_of_slurm_job = {slurm_id: finished.get(job_id) for job_id, slurm_id in submitted}
     assert None not in rule_of_slurm_job.values(), f"a job never finished: {submitted} {finished}"
 
-    jobs = sacct_jobs(run_id)
+    jobs = sacct_jobs(run_ids[0])
     table = "\n".join("|".join(j.values()) for j in jobs)
-    assert {j["JobIDRaw"] for j in jobs} == set(rule_of_slurm_job), (
-        f"sacct does not list exactly the submitted jobs:\n{table}"
-    )
+    assert {j["JobIDRaw"] for j in jobs} == set(rule_of_slurm_job), f"sacct lists other jobs:\n{table}"
+    cpus = node_cpus()
     slurm_logs = workdir / ".snakemake" / "slurm_logs"
     for job in jobs:
         assert job["State"] == "COMPLETED", table
         assert job["Account"] == ACCOUNT and job["Partition"] == PARTITION, table
         assert "gres/gpu" not in job["AllocTRES"], table
+        assert int(job["ReqCPUS"]) <= cpus, table
         rule = rule_of_slurm_job[job["JobIDRaw"]]
-        # The plugin logs each job to slurm_logs/rule_<rule>/[<wildcards>/]<id>.log
-        logs = list(slurm_logs.rglob(f"{job['JobIDRaw']}.log"))
-        assert len(logs) == 1, f"no SLURM log for job {job['JobIDRaw']}"
-        assert logs[0].relative_to(slurm_logs).parts[0] == f"rule_{rule}", logs
-        # ...and writes rule_<rule>[_wildcards_<values>] into --comment (stored
-        # where AccountingStoreFlags has job_comment, as in setup_slurm.sh).
+        if logs_kept:  # the plugin logs each job to slurm_logs/rule_<rule>/[<wildcards>/]<id>.log
+            logs = list(slurm_logs.rglob(f"{job['JobIDRaw']}.log"))
+            assert len(logs) == 1, f"no SLURM log for job {job['JobIDRaw']}"
+            assert logs[0].relative_to(slurm_logs).parts[0] == f"rule_{rule}", logs
+        # The plugin writes rule_<rule>[_wildcards_<values>] into --comment (stored where
+        # AccountingStoreFlags has job_comment, as in setup_slurm.sh).
         if job["Comment"]:
             assert re.fullmatch(rf"rule_{rule}(_wildcards_.*)?", job["Comment"]), table
         job["Rule"] = rule
     assert len(jobs) == len(submitted), table
-    print(f"sacct for SLURM run {run_id}:\n{table}")
-
-    # Everything is up to date now: outputs written on the node are seen here.
-    dry = subprocess.run(
-        snakemake_cmd(snakefile, workdir, targets, "--dry-run", *args),
-        capture_output=True, text=True, env=job_env(), cwd=workdir,
-    )
-    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, (
-        dry.stdout + dry.stderr
-    )
+    print(f"sacct for SLURM run {run_ids[0]}:\n{table}")
     return jobs
 
 
+def mini_command(profile: Path = PROFILE) -> list[str]:
+    """The smoke test's options on the mini workflow (no config), with a short first status check."""
+    cmd = smoke_command()
+    i = cmd.index("--configfile")
+    cmd = cmd[:i] + cmd[i + 2 :]
+    cmd[cmd.index("--workflow-profile") + 1] = str(profile)
+    return [*cmd, "--snakefile", str(MINI_SNAKEFILE), "--slurm-init-seconds-before-status-checks", "2"]
+
+
 def test_mini_workflow_runs_on_slurm(slurm, tmp_path):
-    """Harness check on a two-level stand-in with the real rule names."""
-    jobs = run_and_check_on_slurm(MINI_SNAKEFILE, tmp_path / "mini")
+    """A two-level stand-in with the real rule names: the profile as it is, the preflight adapting it."""
+    workdir = tmp_path / "mini"
+    code, text = run_snakemake([*mini_command(), "--slurm-keep-successful-logs"], workdir, TIMEOUT_S)
+    assert code == 0, f"Snakemake on SLURM failed ({code}):\n{tail(text)}\n{failed_job_logs(workdir)}"
+    # The node has fewer CPUs than nngp_lood's 8 and no GPUs: the preflight said what it changed.
+    cpus = node_cpus()
+    assert f"SLURM preflight: threads capped at {cpus}" in text
+    assert f"SLURM preflight: partition '{PARTITION}' has no GPUs: train_in_models run on CPU" in text
+    jobs = check_ran_on_slurm(text, workdir, logs_kept=True)
     assert sorted(j["Rule"] for j in jobs) == ["nngp_lood", "train_in_models", "train_in_models"]
-    # The jobs themselves saw SLURM: each output records its SLURM job id.
-    result = json.loads((tmp_path / "mini" / "results/mini/nngp_lood.json").read_text())
+    # The jobs themselves saw SLURM: each output records its SLURM job id and its threads.
+    result = json.loads((workdir / "results/mini/nngp_lood.json").read_text())
     seen = {result["slurm_job_id"]} | {i["slurm_job_id"] for i in result["inputs"]}
     assert seen == {j["JobIDRaw"] for j in jobs}
     assert result["gpus"] is None
+    assert result["threads"] == min(8, cpus)
 
 
-@pytest.mark.skipif(
-    not REAL_SNAKEFILE.is_file() or not REAL_CONFIGFILE.is_file(),
-    reason=f"real workflow not ready: needs {REAL_SNAKEFILE} and {REAL_CONFIGFILE}",
+def profile_asking(tmp_path: Path, rule: str, **resources: int) -> Path:
+    """A copy of the SLURM profile whose rule asks for more than the test node has."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    if "threads" in resources:
+        profile["set-threads"][rule] = resources.pop("threads")
+    profile["set-resources"].setdefault(rule, {}).update(resources)
+    directory = tmp_path / "profile"
+    directory.mkdir()
+    (directory / "config.yaml").write_text(yaml.safe_dump(profile))
+    return directory
+
+
+@pytest.mark.parametrize(
+    "mode, request_, asked, fix",
+    [
+        ("strict", {"threads": 4096}, "threads=4096", "--max-threads {cpus}"),
+        ("adapt", {"cpus_per_task": 4096}, "cpus_per_task=4096", "--set-resources nngp_lood:cpus_per_task={cpus}"),
+        ("adapt", {"mem_mb": 100_000_000}, "mem_mb=100000000", "--set-resources nngp_lood:mem_mb="),
+    ],
 )
-def test_real_workflow_runs_on_slurm(slurm, tmp_path):
-    """The LOOD workflow on the tiny config, every non-local job through SLURM.
+def test_request_the_node_cannot_meet_stops_before_submission(slurm, tmp_path, mode, request_, asked, fix):
+    """Issue 18: no job is left pending forever; the run stops at once and says what to change.
 
-    Runs in a scratch copy of the workflow (conftest.copy_workflow), so the
-    repository's results/ and .snakemake/ are never touched.
+    4096 CPUs and 100 TB exceed any one node a test machine has (setup_slurm.sh sizes the node from it).
     """
+    profile = profile_asking(tmp_path, "nngp_lood", **request_)
+    code, text = run_snakemake(mini_command(profile), tmp_path / "mini", 120, LOOD_SLURM_PREFLIGHT=mode)
+    assert code != 0, tail(text)
+    cpus = node_cpus()
+    assert "SLURM preflight: stopped before the first submission" in text, tail(text)
+    assert f"  - {asked} (rule nngp_lood; 1 job)" in text, tail(text)
+    assert f"Partition '{PARTITION}': nodes of at most {cpus} CPUs" in text
+    assert f"Fix: {fix.format(cpus=cpus)}" in text, tail(text)
+    assert "has been submitted" not in text
+
+
+def test_documented_smoke_test_completes_on_slurm(slurm, tmp_path):
+    """profiles/slurm/README.md's smoke test, verbatim apart from account and partition, in a workflow copy."""
     from conftest import copy_workflow
 
-    workflow_copy = tmp_path / "wf"
-    workflow_copy.mkdir()
-    copy_workflow(workflow_copy)
-    targets = [] if REAL_TARGETS == ["all"] else REAL_TARGETS
-    jobs = run_and_check_on_slurm(
-        workflow_copy / "Snakefile", workflow_copy, targets,
-        "--configfile", str(REAL_CONFIGFILE),
-    )
-    ran = {j["Rule"] for j in jobs}
-    # The GPU rules and the big-memory rule went through SLURM.
-    if targets in ([], DEFAULT_REAL_TARGETS):
-        assert {"train_in_models", "train_out_models", "influence", "nngp_lood"} <= ran
-    for target in targets:
-        assert (workflow_copy / target).is_file(), target
+    workdir = copy_workflow(tmp_path / "wf")
+    cmd = smoke_command()
+    code, text = run_snakemake(cmd, workdir, SMOKE_TIMEOUT_S)
+    assert code == 0, f"the smoke test failed ({code}):\n{tail(text)}\n{failed_job_logs(workdir)}"
+    jobs = check_ran_on_slurm(text, workdir, logs_kept=False)
+    # The GPU rules and the big-memory rule went through SLURM; afterwards everything is up to date.
+    assert {"train_in_models", "train_out_models", "influence", "nngp_lood"} <= {j["Rule"] for j in jobs}
+    dry = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, env=job_env(), cwd=workdir)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr

@@ -9,6 +9,7 @@ record = {
     "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     "slurm_job_name": os.environ.get("SLURM_JOB_NAME"),
     "gpus": os.environ.get("SLURM_GPUS") or os.environ.get("SLURM_JOB_GPUS"),
+    "threads": snakemake.threads,  # noqa: F821
     "host": socket.gethostname(),
     "inputs": [json.load(open(path)) for path in snakemake.input],  # noqa: F821
 }

@@ -280,18 +280,16 @@ def test_group_and_canary_figures_end_to_end(tmp_path):
     mia = pd.read_csv(res / "nn" / "mia.csv").set_index("record")
     ours = pd.read_csv(res / "group" / "mia_duplicates.csv").query("m == 1").set_index("record")
     assert np.allclose(ours["auc"], mia.loc[ours.index, "auc"])
-    # Too many canaries for n = 40: one clear error naming the key
+
+
+@pytest.mark.e2e
+def test_too_many_canaries_stop_the_run_with_one_message(tmp_path):
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
     (wf / "many.yaml").write_text("canaries: {noise_count: 5, flipped_count: 5}\n")
-    bad = snakemake(
-        wf,
-        "--cores",
-        "1",
-        "--configfile",
-        "tests/configs/tiny.yaml",
-        "tests/configs/tiny_group.yaml",
-        "many.yaml",
-        "results/canary/data/dataset.npz",
-        "--forcerun",
-        "make_canaries",
-    )
-    assert bad.returncode != 0 and "canaries.noise_count + canaries.flipped_count = 10" in bad.stdout + bad.stderr
+    configs = ["--configfile", "tests/configs/tiny.yaml", "tests/configs/tiny_group.yaml", "many.yaml"]
+    bad = snakemake(wf, "results/canary/data/dataset.npz", "--cores", "1", *configs)
+    out = bad.stdout + bad.stderr
+    assert bad.returncode != 0
+    assert "canaries.noise_count + canaries.flipped_count = 10 exceeds canaries.max_fraction = 0.1" in out, out[-3000:]

@@ -36,6 +36,9 @@ wildcard_constraints:
 
 localrules:
     all,
+    # Downloads run where the workflow was started: compute nodes often have no internet.
+    download_cifar10,
+    download_fashion_mnist,
     select_records,
     make_probes,
     fig_correlation,
@@ -51,6 +54,8 @@ localrules:
     depth_networks,
     plot_depth,
     fig_depth,
+    audit,
+    audit_report,
 
 
 def get_arch(wildcards):
@@ -209,3 +214,18 @@ def get_weights_output(stage):
         return {}
     name = "chunk{chunk}" if stage == "in" else "group{group}"
     return {"weights": f"results/{{experiment}}/nn/{stage}/{name}_weights.pt"}
+
+
+def get_audit_experiment():
+    """The experiment whose architecture the audit's kernel follows (audit.experiment, else the first run)."""
+    name = config["audit"]["experiment"] or EXPERIMENTS[0]
+    if name not in config["experiments"]:
+        raise ValueError(
+            f"audit.experiment {name!r} is not among experiments {list(config['experiments'])}"
+        )
+    return name
+
+
+def get_audit_arch():
+    """The audit's architecture: `model` with the audit experiment's overrides."""
+    return {**config["model"], **config["experiments"][get_audit_experiment()]}

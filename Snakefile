@@ -28,6 +28,7 @@ include: "rules/influence.smk"
 include: "rules/figures.smk"
 include: "rules/group.smk"
 include: "rules/depth.smk"
+include: "rules/audit.smk"
 
 
 rule all:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -78,8 +79,20 @@ def _pad(a: np.ndarray, shape: tuple, fill: float) -> np.ndarray:
     return out
 
 
-def kernel_and_diag(X1: np.ndarray, X2: np.ndarray | None, arch: Arch, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """K(X1, X2) in tiles (lower tiles only when X2 is None), and diag K(X1, X1)."""
+def kernel_and_diag(
+    X1: np.ndarray,
+    X2: np.ndarray | None,
+    arch: Arch,
+    block_size: int,
+    out: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """K(X1, X2) in tiles (lower tiles only when X2 is None), and diag K(X1, X1).
+
+    out: a preallocated float64 (n1, n2) array (e.g. Fortran-ordered for LAPACK) that receives K
+    instead of a new one; each tile then takes its own Gram block, so nothing else of size
+    n1 x n2 is allocated (lood.lean). progress: called as progress(tiles_done, tiles_total).
+    """
     if int(block_size) < 1:
         raise LoodInputError(f"nngp.block_size must be a positive integer, got {block_size}")
     X1 = as_rows(X1)
@@ -89,25 +102,38 @@ def kernel_and_diag(X1: np.ndarray, X2: np.ndarray | None, arch: Arch, block_siz
         raise LoodInputError(f"inputs have {X1.shape[1]} and {X2.shape[1]} features")
     n1, n2, d = len(X1), len(X2), X1.shape[1]
     sq1, sq2 = np.einsum("ij,ij->i", X1, X1), np.einsum("ij,ij->i", X2, X2)
-    K = X1 @ X2.T  # the Gram matrix (numpy uses syrk when X2 is X1); tiles overwrite it in place
+    if out is None:
+        K = X1 @ X2.T  # the Gram matrix (numpy uses syrk when X2 is X1); tiles overwrite it in place
+    else:
+        if out.shape != (n1, n2) or out.dtype != np.float64 or not out.flags.writeable:
+            raise LoodInputError(f"out must be a writeable float64 {(n1, n2)} array; got {out.shape} {out.dtype}")
+        K = out
     diag = np.empty(n1)
     b1, b2 = min(int(block_size), n1), min(int(block_size), n2)
     tile = _tile_fn(arch.kernel_key, d)
+    jobs = [(i0, j0) for i0 in range(0, n1, b1) for j0 in range(0, n2, b2) if not (sym and j0 > i0)]
+    lock, count = threading.Lock(), [0]
 
     def run(i0: int, j0: int) -> None:
         i1, j1 = min(i0 + b1, n1), min(j0 + b2, n2)
-        g = _pad(K[i0:i1, j0:j1], (b1, b2), 0.0)
+        gram = K[i0:i1, j0:j1] if out is None else X1[i0:i1] @ X2[j0:j1].T
+        g = _pad(gram, (b1, b2), 0.0)
         nngp, cov1 = tile(g, _pad(sq1[i0:i1], (b1,), 1.0), _pad(sq2[j0:j1], (b2,), 1.0))
         block = np.asarray(nngp)[: i1 - i0, : j1 - j0]
         # XLA's vectorised and scalar code paths may round differently: make diagonal tiles exactly symmetric.
         K[i0:i1, j0:j1] = (block + block.T) / 2 if sym and i0 == j0 else block
+        if out is not None and sym and i0 != j0:
+            K[j0:j1, i0:i1] = block.T  # the mirror, while the tile is at hand
         if j0 == 0:
             diag[i0:i1] = np.asarray(cov1)[: i1 - i0]
+        if progress is not None:
+            with lock:
+                count[0] += 1
+                progress(count[0], len(jobs))
 
-    jobs = [(i0, j0) for i0 in range(0, n1, b1) for j0 in range(0, n2, b2) if not (sym and j0 > i0)]
     with ThreadPoolExecutor(_n_workers()) as pool:
         list(pool.map(lambda ij: run(*ij), jobs))
-    if sym:
+    if sym and out is None:
         for i0 in range(0, n1, b1):
             for j0 in range(i0 + b1, n1, b1):
                 K[i0 : i0 + b1, j0 : j0 + b1] = K[j0 : j0 + b1, i0 : i0 + b1].T

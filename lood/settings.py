@@ -280,6 +280,30 @@ class DepthSettings(_Section):
         return tuple(dict.fromkeys((self.sigma2, *self.sigma2_others)))
 
 
+@dataclass(frozen=True)
+class AuditSettings(_Section):
+    """The training-free audit of every record (config `audit`, docs/audit.md)."""
+
+    experiment: str | None
+    sigma2: float | str | None
+    sigma2_records: int
+    top: int
+    progress_seconds: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sigma2, str):
+            check_choice(self.sigma2, "sigma2_rule", "audit.sigma2")
+        elif self.sigma2 is not None and not self.sigma2 >= 0:
+            raise LoodInputError(
+                f"audit.sigma2 must be null, a number >= 0 or one of {', '.join(enum('sigma2_rule'))}, got {self.sigma2}"
+            )
+        if int(self.sigma2_records) < 2 or int(self.top) < 1 or not self.progress_seconds > 0:
+            raise LoodInputError(
+                f"audit needs sigma2_records >= 2, top >= 1, progress_seconds > 0; got {self.sigma2_records}, "
+                f"{self.top}, {self.progress_seconds}"
+            )
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "training": Training,
     "nngp": NNGPSettings,
@@ -291,4 +315,5 @@ SECTIONS: dict[str, type[_Section]] = {
     "groups": GroupSettings,
     "canaries": CanarySettings,
     "depth_study": DepthSettings,
+    "audit": AuditSettings,
 }

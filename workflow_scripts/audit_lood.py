@@ -1,0 +1,28 @@
+from _common import setup
+
+from lood.blas import use_safe_core
+
+use_safe_core()  # OpenBLAS reads OPENBLAS_CORETYPE once, when NumPy loads it: before any numeric import
+
+import json  # noqa: E402
+
+from lood import lean  # noqa: E402
+from lood.audit import audit  # noqa: E402
+from lood.io import atomic_path, load_npz, save_csv  # noqa: E402
+from lood.settings import Arch, AuditSettings, NNGPSettings  # noqa: E402
+
+log = setup(snakemake)
+dataset = load_npz(snakemake.input.dataset)
+result = audit(
+    dataset["X"],
+    dataset["y"],
+    Arch.from_config(snakemake.params.arch),
+    NNGPSettings.from_config(snakemake.params.nngp),
+    AuditSettings.from_config(snakemake.params.audit),
+    snakemake.threads,
+    lean.available_bytes(),
+    log,
+)
+save_csv(snakemake.output.lood_all, result.table)
+with atomic_path(snakemake.output.info) as tmp:
+    tmp.write_text(json.dumps(result.info | {"experiment": snakemake.params.experiment}, indent=1))

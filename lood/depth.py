@@ -133,96 +133,110 @@ def sweep_point(
     loss: str,
     base_seed: int,
 ) -> tuple[list[dict], pd.DataFrame]:
-    """One (variant, depth): a summary row per σ² setting, and the studied records' LOOD and NNGP AUC at each.
+    """One (variant, depth): a summary row per σ² setting and scaling, and the studied records' LOOD and NNGP AUC.
 
     One eigendecomposition of K_FF serves every σ², the LOOD of all n records, the spectrum and
-    the test predictions μ_F(X_test) = K_TF α. With depth_study.sigma2_scale = kernel, K is
-    divided by its mean prior variance first (docs/math.md §2, depth study).
+    the test predictions μ_F(X_test) = K_TF α, for K divided by its mean prior variance
+    (sigma2_scale kernel) and for K as it is (absolute) (docs/math.md §2, depth study).
     """
     X = as_rows(X)
     n = len(X)
     records = check_records(records, n)
     K, K_diag = kernel_and_diag(X, None, arch, nngp.block_size)
     kernel_scale = float(np.mean(K_diag))
-    unit = kernel_scale if study.sigma2_scale == "kernel" else 1.0
-    K, K_diag = K / unit, K_diag / unit
     Y = targets(np.asarray(y), None)
-    eig = eigen(K, Y)
-    K_TF = kernel_and_diag(as_rows(X_test), X, arch, nngp.block_size)[0] / unit if len(X_test) else None
-    spectrum = {
+    eig_abs = eigen(K, Y)
+    K_TF_abs = kernel_and_diag(as_rows(X_test), X, arch, nngp.block_size)[0] if len(X_test) else None
+    spectrum = {  # PR, r_f and the correlations do not change when K is scaled
         "kernel_scale": kernel_scale,
         "mean_correlation": mean_correlation(K),
-        "participation_ratio": participation_ratio(eig.lam),
-        "trace_rank": trace_rank(eig.lam, study.rank_fraction),
+        "participation_ratio": participation_ratio(eig_abs.lam),
+        "trace_rank": trace_rank(eig_abs.lam, study.rank_fraction),
         "rank_fraction": float(study.rank_fraction),
     }
     rows, recs = [], []
-    for setting in study.sigma2_settings:
-        chosen = choose_depth_sigma2(eig, setting, nngp, loss)
-        s2 = float(chosen["sigma2"])
-        fit = spectral_fit(eig, s2)
-        res = lood_at_records(fit, K_diag, np.arange(n))
-        kl, mse = res["kl"], res["mse"]
-        aucs = np.array(
-            [
-                nngp_auc(
-                    res["mean_D"][r],
-                    res["var_D"][r],
-                    res["mean_F"][r],
-                    res["var_F"][r],
-                    nngp.auc_samples,
-                    seeds.int_seed(base_seed, "nngp_auc", int(r)),
-                )
-                for r in records
-            ]
-        ).reshape(-1, 2)
-        point = {
-            "activation": arch.activation,
-            "w_std": float(arch.w_std),
-            "depth": int(arch.depth),
-            "variant": variant_label(arch.activation, arch.w_std),
-            "sigma2_setting": str(setting),
-            "drawn": setting == study.sigma2,  # the setting fig_depth draws (depth_study.sigma2)
-            "sigma2_scale": study.sigma2_scale,
-        }
-        rows.append(
-            point
-            | {
-                "sigma2": s2,
+    # Both units for every σ² setting: kernel (K / mean K_ii, shapes only) and absolute (K as it is).
+    for scale, unit in (("kernel", kernel_scale), ("absolute", 1.0)):
+        eig = KernelEigen(lam=eig_abs.lam / unit, V=eig_abs.V, Y=eig_abs.Y, VtY=eig_abs.VtY)
+        K_TF = K_TF_abs / unit if K_TF_abs is not None else None
+        for setting in study.sigma2_settings:
+            chosen = choose_depth_sigma2(eig, setting, nngp, loss)
+            point = {
+                "activation": arch.activation,
+                "w_std": float(arch.w_std),
+                "depth": int(arch.depth),
+                "variant": variant_label(arch.activation, arch.w_std),
+                "sigma2_setting": str(setting),
+                "sigma2_scale": scale,
+                # the setting fig_depth draws (depth_study.sigma2 in the units of sigma2_scale)
+                "drawn": setting == study.sigma2 and scale == study.sigma2_scale,
+            }
+            summary, per_record = _lood_point(
+                eig, K_diag / unit, K_TF, float(chosen["sigma2"]), y, y_test, records, nngp.auc_samples, base_seed
+            )
+            sigma2 = {
                 "sigma2_rule": chosen["rule"],
                 "sigma2_at_edge": bool(chosen["at_edge"]),
                 "ml_scale": float(chosen["scale"]),
             }
-            | spectrum
-            | {
-                "kl_median": float(np.median(kl)),
-                "kl_q25": float(np.percentile(kl, 25)),
-                "kl_q75": float(np.percentile(kl, 75)),
-                "kl_max": float(kl.max()),
-                "mse_median": float(np.median(mse)),
-                "mse_q25": float(np.percentile(mse, 25)),
-                "mse_q75": float(np.percentile(mse, 75)),
-                "auc_nngp_median": float(np.median(aucs[:, 0])),
-                "train_acc": posterior_accuracy(Y - s2 * fit.alpha, y),
-                "test_acc": posterior_accuracy(K_TF @ fit.alpha, y_test) if K_TF is not None else float("nan"),
-                "n_train": n,
-                "n_test": len(X_test),
-                "n_records": len(records),
-            }
-        )
-        recs.append(
-            pd.DataFrame(
-                point
-                | {
-                    "record": records,
-                    "kl": kl[records],
-                    "mse": mse[records],
-                    "auc_nngp": aucs[:, 0],
-                    "auc_nngp_se": aucs[:, 1],
-                }
-            )
-        )
+            rows.append(point | sigma2 | spectrum | summary)
+            recs.append(pd.DataFrame(point | per_record))
     return rows, pd.concat(recs, ignore_index=True)
+
+
+def _lood_point(
+    eig: KernelEigen,
+    K_diag: np.ndarray,
+    K_TF: np.ndarray | None,
+    s2: float,
+    y: np.ndarray,
+    y_test: np.ndarray,
+    records: np.ndarray,
+    auc_samples: int,
+    base_seed: int,
+) -> tuple[dict, dict]:
+    """At one σ²: LOOD quartiles of all n records, accuracies, and the studied records' LOOD and NNGP AUC."""
+    n = eig.n
+    fit = spectral_fit(eig, s2)
+    res = lood_at_records(fit, K_diag, np.arange(n))
+    kl, mse = res["kl"], res["mse"]
+    aucs = np.array(
+        [
+            nngp_auc(
+                res["mean_D"][r],
+                res["var_D"][r],
+                res["mean_F"][r],
+                res["var_F"][r],
+                auc_samples,
+                seeds.int_seed(base_seed, "nngp_auc", int(r)),
+            )
+            for r in records
+        ]
+    ).reshape(-1, 2)
+    summary = {
+        "sigma2": s2,
+        "kl_median": float(np.median(kl)),
+        "kl_q25": float(np.percentile(kl, 25)),
+        "kl_q75": float(np.percentile(kl, 75)),
+        "kl_max": float(kl.max()),
+        "mse_median": float(np.median(mse)),
+        "mse_q25": float(np.percentile(mse, 25)),
+        "mse_q75": float(np.percentile(mse, 75)),
+        "auc_nngp_median": float(np.median(aucs[:, 0])),
+        "train_acc": posterior_accuracy(eig.Y - s2 * fit.alpha, y),
+        "test_acc": posterior_accuracy(K_TF @ fit.alpha, y_test) if K_TF is not None else float("nan"),
+        "n_train": n,
+        "n_test": len(y_test),
+        "n_records": len(records),
+    }
+    per_record = {
+        "record": records,
+        "kl": kl[records],
+        "mse": mse[records],
+        "auc_nngp": aucs[:, 0],
+        "auc_nngp_se": aucs[:, 1],
+    }
+    return summary, per_record
 
 
 def depth_sweep(

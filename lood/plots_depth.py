@@ -47,7 +47,16 @@ def depth_figure(sweep: pd.DataFrame, networks: pd.DataFrame) -> tuple[plt.Figur
 
     Also returns the networks' points of the AUC panel (`network_auc_points`).
     """
-    sweep = sweep[sweep["drawn"].astype(bool)]  # the depth_study.sigma2 setting; the others are for the text
+    drawn = sweep["drawn"].astype(bool)
+    # The same σ² setting in the other kernel scaling, drawn dashed: whether a finding depends on the kernel's size.
+    other = sweep.iloc[:0]
+    if drawn.any():
+        first = sweep[drawn].iloc[0]
+        other = sweep[
+            (sweep["sigma2_setting"].astype(str) == str(first["sigma2_setting"]))
+            & (sweep["sigma2_scale"] != first["sigma2_scale"])
+        ]
+    sweep = sweep[drawn]  # the depth_study.sigma2 setting; the others are for the text
     variants = list(dict.fromkeys(sweep["variant"]))
     colour = _colours(variants)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
@@ -58,11 +67,16 @@ def depth_figure(sweep: pd.DataFrame, networks: pd.DataFrame) -> tuple[plt.Figur
         sigma_note = str(first["sigma2_setting"])
         if first["sigma2_rule"] == "fixed" and first["sigma2_scale"] == "kernel":
             sigma_note += " × mean K_ii"
+        elif first["sigma2_rule"] == "fixed":
+            sigma_note += " (absolute)"
     for v in variants:
         s = sweep[sweep["variant"] == v].sort_values("depth")
         c = colour[v]
         ax_lood.plot(s["depth"], s["kl_median"], "o-", color=c, label=v)
         ax_lood.fill_between(s["depth"], s["kl_q25"], s["kl_q75"], color=c, alpha=0.15)
+        o = other[other["variant"] == v].sort_values("depth")
+        ax_lood.plot(o["depth"], o["kl_median"], "--", color=c, lw=1)
+        ax_auc.plot(o["depth"], o["auc_nngp_median"], "--", color=c, lw=1)
         ax_rank.plot(s["depth"], s["participation_ratio"], "o-", color=c, label=f"{v}: participation ratio")
         ax_rank.plot(
             s["depth"],
@@ -121,6 +135,13 @@ def depth_figure(sweep: pd.DataFrame, networks: pd.DataFrame) -> tuple[plt.Figur
                 label=f"network {net['experiment']} (train loss {net['train_loss']:.3g})",
             )
     ax_auc.axhline(0.5, color="grey", lw=0.8, ls=":")
+    if len(other):
+        o = other.iloc[0]
+        note = f"dashed: σ² = {o['sigma2_setting']}" + (
+            " × mean K_ii" if o["sigma2_scale"] == "kernel" else " (absolute)"
+        )
+        for ax in (ax_lood, ax_auc):
+            ax.plot([], [], "--", color="grey", lw=1, label=note)
     for ax in axes.ravel():
         ax.legend(fontsize=6.5)
         depths = np.sort(sweep["depth"].unique()) if len(sweep) else []

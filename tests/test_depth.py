@@ -27,6 +27,7 @@ from lood.errors import LoodInputError
 from lood.gp import fit_gp, targets
 from lood.kernel import kernel_fn, nngp_kernel
 from lood.nngp import lood_all_table, prepare
+from lood.plots_depth import depth_figure
 from lood.settings import Arch, DepthSettings, NNGPSettings
 from lood.sigma2 import choose
 
@@ -122,8 +123,16 @@ def test_sweep_point_against_dense_solves_and_kernel_ridge(small, scale):
     rows, recs = depth.sweep_point(
         X, y, X_test, y_test, records, arch, settings, nngp_settings(auc_samples=500), "mse", 5
     )
-    assert [r["sigma2_setting"] for r in rows] == ["0.05", "0.5"] and len(recs) == 2 * 3
-    row, recs = rows[0], recs[recs["sigma2_setting"] == "0.05"]
+    assert [(r["sigma2_scale"], r["sigma2_setting"]) for r in rows] == [
+        ("kernel", "0.05"),
+        ("kernel", "0.5"),
+        ("absolute", "0.05"),
+        ("absolute", "0.5"),
+    ]
+    assert len(recs) == 4 * 3 and sum(r["drawn"] for r in rows) == 1
+    row = next(r for r in rows if r["sigma2_scale"] == scale and r["sigma2_setting"] == "0.05")
+    assert row["drawn"]
+    recs = recs[(recs["sigma2_setting"] == "0.05") & (recs["sigma2_scale"] == scale)]
     K, K_TF = nngp_kernel(X, None, arch, 8), nngp_kernel(X_test, X, arch, 8)
     s = np.mean(np.diag(K)) if scale == "kernel" else 1.0  # kernel: the GP sees K / mean(K_ii)
     assert row["kernel_scale"] == pytest.approx(np.mean(np.diag(K))) and row["sigma2"] == 0.05
@@ -156,8 +165,12 @@ def test_marginal_likelihood_sigma2_per_depth_is_the_workflows_rule(small):
         settings = study(sigma2="marginal_likelihood", sigma2_scale="absolute", sigma2_others=[])
         rows, _ = depth.sweep_point(X, y, X_test, y_test, np.array([1, 2, 3]), arch, settings, nn, "mse", 0)
         chosen, _ = choose(X, y, arch, nn, None, "mse")
-        assert len(rows) == 1 and rows[0]["sigma2"] == chosen["sigma2"].iloc[0]
-        assert rows[0]["sigma2_rule"] == "marginal_likelihood"
+        absolute = [r for r in rows if r["sigma2_scale"] == "absolute"]
+        assert len(absolute) == 1 and absolute[0]["sigma2"] == chosen["sigma2"].iloc[0]
+        assert absolute[0]["sigma2_rule"] == "marginal_likelihood"
+        # In units of the scaled kernel the rule's grid moves with it (the fitted-scale evidence is scale-free).
+        kernel = next(r for r in rows if r["sigma2_scale"] == "kernel")
+        assert kernel["sigma2_rule"] == "marginal_likelihood" and kernel["kernel_scale"] == absolute[0]["kernel_scale"]
 
 
 def test_depth_sweep_table_covers_every_variant_and_depth(small):
@@ -166,8 +179,9 @@ def test_depth_sweep_table_covers_every_variant_and_depth(small):
     table, recs = depth.depth_sweep(
         X, y, X_test[:0], y_test[:0], np.array([2, 5, 7]), MODEL, s, nngp_settings(auc_samples=200), "mse", 1
     )
-    assert len(table) == 4 * 2 and len(recs) == 4 * 2 * 3
-    assert table.groupby(["activation", "w_std"]).size().tolist() == [2, 2, 2, 2]
+    assert len(table) == 4 * 2 * 2 and len(recs) == 4 * 2 * 2 * 3  # variants x depths x scalings
+    assert table.groupby(["activation", "w_std"]).size().tolist() == [4, 4, 4, 4]
+    assert table["drawn"].sum() == 4 * 2
     assert table["test_acc"].isna().all()  # no held-out records: NaN, not an error
     deep, shallow = (table[(table.activation == "relu") & (table.depth == d)].iloc[0] for d in (4, 1))
     assert deep["mean_correlation"] > shallow["mean_correlation"]  # the ReLU kernel degenerates with depth
@@ -318,3 +332,62 @@ def test_fashion_test_split_is_t10k():
 def test_arch_override_keeps_model_keys():
     arch = depth.variant_arch({**MODEL, "bias": True, "b_std": 0.1}, {"activation": "erf", "w_std": 1.2}, 7)
     assert arch == replace(Arch.from_config(MODEL), depth=7, activation="erf", w_std=1.2, bias=True, b_std=0.1)
+
+
+# ----------------------------------------------------------------------------- figure and workflow
+
+
+def test_depth_figure_draws_the_drawn_setting_and_the_networks(small):
+    X, y, X_test, y_test = small
+    s = study(depths=[1, 2, 6], sigma2=0.5, sigma2_others=[0.05], variants=[{"activation": "relu", "w_std": 2**0.5}])
+    sweep, _ = depth.depth_sweep(
+        X, y, X_test, y_test, np.array([1, 2]), MODEL, s, nngp_settings(auc_samples=200), "mse", 0
+    )
+    networks = pd.DataFrame(
+        [
+            {
+                "experiment": "relu_d6",
+                "activation": "relu",
+                "w_std": 2**0.5,
+                "depth": 6,
+                "variant": "relu, w 1.41",
+                "mia_auc_median": 0.7,
+                "mia_auc_q25": 0.6,
+                "mia_auc_q75": 0.8,
+                "auc_nngp_median": 0.55,
+                "train_loss": 0.01,
+                "test_acc": 0.9,
+            }
+        ]
+    )
+    fig, points = depth_figure(sweep, networks)
+    drawn = sweep[(sweep["sigma2_setting"] == "0.5") & (sweep["depth"] == 6)].iloc[0]
+    assert points["auc_nngp_sweep"].tolist() == [drawn["auc_nngp_median"]]
+    ax_lood, _, _, ax_auc = fig.axes
+    # The solid LOOD line is the drawn setting (0.5 x mean K_ii) through its medians.
+    np.testing.assert_allclose(ax_lood.lines[0].get_ydata(), sweep[sweep["drawn"]].sort_values("depth")["kl_median"])
+    absolute = sweep[(sweep["sigma2_scale"] == "absolute") & (sweep["sigma2_setting"] == "0.5")].sort_values("depth")
+    np.testing.assert_allclose(ax_lood.lines[1].get_ydata(), absolute["kl_median"])  # dashed: the other scaling
+    assert len(ax_lood.lines) == 3  # and the dashed line's legend entry
+    stars = [ln for ln in ax_auc.lines if ln.get_marker() == "*"]
+    assert [(ln.get_xdata()[0], ln.get_ydata()[0]) for ln in stars] == [(6, 0.7)]
+    empty, no_points = depth_figure(sweep, pd.DataFrame())
+    assert no_points.empty and len(empty.axes) == 4
+
+
+@pytest.mark.e2e
+def test_fig_depth_builds_from_the_workflow(tmp_path):
+    from conftest import copy_workflow, snakemake
+
+    wf = copy_workflow(tmp_path / "wf")
+    (wf / "depth.yaml").write_text("depth_study:\n  depths: [1, 3]\n  sigma2_others: [marginal_likelihood]\n")
+    args = ["--cores", "2", "fig_depth", "--configfile", "tests/configs/tiny.yaml", "depth.yaml"]
+    run = snakemake(wf, *args, timeout=1200)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    sweep = pd.read_csv(wf / "results/depth/nngp.csv")
+    assert len(sweep) == 4 * 2 * 2 * 2 and sweep["test_acc"].between(0, 1).all() and (sweep["n_test"] == 325).all()
+    networks = pd.read_csv(wf / "results/depth/networks.csv")
+    assert networks["experiment"].tolist() == ["relu", "gelu"] and networks["test_acc"].between(0, 1).all()
+    assert (wf / "results/depth/depth.png").stat().st_size > 10_000
+    again = snakemake(wf, *args, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -9,9 +9,12 @@ Training protocol (one model, seed s): a ``torch.Generator`` seeded with s draws
 initial parameters (layer by layer, W then b) and then, epoch by epoch, a
 ``torch.randperm`` of the training set; minibatches are consecutive slices of it and
 the last partial batch is kept (as ``DataLoader(drop_last=False)``). With a shared data
-order (``training.data_order: shared``) the epochs' randperms come instead from one
-generator seeded with the order seed, the same for every model of the job unit (all
-in-models; the out-models of one record), and seed s draws only the initialisation. Plain SGD with
+order, seed s draws only the initialisation, and the epochs' randperms come from one generator
+seeded with an order seed, the same for a whole group of models: each epoch is a randperm of
+every row of X with the excluded row (if any) deleted, the others keeping their sequence.
+``training.data_order`` picks the groups (``data_order_seed``): ``shared``, the in-models share one
+order and each record's out-models another; ``aligned``, every model shares the in-models' order,
+so an out-model sees the in-models' sequence of records with z deleted. Plain SGD with
 optional momentum (torch.optim.SGD semantics, no dampening, no weight decay); the
 learning rate is multiplied by ``lr_gamma`` at every epoch listed in ``lr_milestones``
 (MultiStepLR semantics). Losses (``settings.enum('loss')``), each averaged over the batch:
@@ -27,15 +30,15 @@ one it would have alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Callable, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from lood.checks import check_records
 from lood.errors import LoodInputError
-from lood.seeds import ROLES, int_seed
+from lood.seeds import int_seed
 from lood.settings import Arch, Training, enum
 from lood.trainer import Params, activation, sgd_run
 
@@ -63,13 +66,15 @@ class TrainResult(NamedTuple):
 def layer_sizes(arch: Arch, d: int, n_classes: int) -> list[tuple[int, int]]:
     """(fan_in, fan_out) of every layer, the output layer last."""
     widths = [d] + [int(arch.width)] * int(arch.depth) + [n_classes]
-    return list(zip(widths[:-1], widths[1:]))
+    return list(zip(widths[:-1], widths[1:], strict=True))
 
 
 def _init_from(generator: torch.Generator, arch: Arch, d: int, n_classes: int, dtype: torch.dtype) -> Params:
     params: Params = []
     for fan_in, fan_out in layer_sizes(arch, d, n_classes):
-        params.append(torch.randn(fan_in, fan_out, generator=generator, dtype=dtype) * (float(arch.w_std) / math.sqrt(fan_in)))
+        params.append(
+            torch.randn(fan_in, fan_out, generator=generator, dtype=dtype) * (float(arch.w_std) / math.sqrt(fan_in))
+        )
         if arch.bias:
             params.append(torch.randn(fan_out, generator=generator, dtype=dtype) * float(arch.b_std))
     return params
@@ -108,41 +113,76 @@ def training_set(X: np.ndarray, y: np.ndarray, exclude: int | None = None) -> tu
 
 def epoch_lrs(training: Training) -> np.ndarray:
     """The learning rate used during each epoch (MultiStepLR: x lr_gamma at each milestone)."""
+    if training.lr == "auto":  # issue 13: the workflow resolves it per experiment (rule learning_rate)
+        raise LoodInputError("training.lr is auto: resolve it first with lood.step_size.lr_table / resolved")
     epochs = np.arange(int(training.epochs))
     passed = (np.asarray(training.lr_milestones, dtype=np.int64)[None, :] <= epochs[:, None]).sum(axis=1)
     return float(training.lr) * float(training.lr_gamma) ** passed
 
 
 def init_and_orders(
-    arch: Arch, d: int, n_classes: int, n: int, epochs: int, seeds: Sequence[int], order_seed: int | None
+    arch: Arch,
+    d: int,
+    n_classes: int,
+    n: int,
+    epochs: int,
+    seeds: Sequence[int],
+    order_seed: int | None,
+    exclude: int | None = None,
 ) -> tuple[Params, torch.Tensor]:
-    """Stacked initial parameters of the models `seeds` and their data order over n rows.
+    """Stacked initial parameters of the models `seeds` and their data order over the rows of X (n) minus `exclude`.
 
-    The order is (M, epochs, n), model m's epochs drawn after its init from seeds[m]'s generator,
-    or with `order_seed` one (epochs, n) order drawn from that seed's own generator for all models.
+    Row ids index the training set (X without row `exclude`). The order is (M, epochs, n'), model m's
+    epochs drawn after its init from seeds[m]'s generator, or with `order_seed` one (epochs, n') order
+    for all models (``shared_order``).
     """
+    n_train = n - (exclude is not None)
     inits, orders = [], []
     for s in seeds:
         g = torch.Generator().manual_seed(int(s))
         inits.append(_init_from(g, arch, d, n_classes, torch.float32))
         if order_seed is None:
-            orders.append(_epoch_orders(g, n, epochs))
+            orders.append(_epoch_orders(g, n_train, epochs))
     params = [torch.stack(ps) for ps in zip(*inits, strict=True)]
     if order_seed is None:
         return params, torch.stack(orders)
-    return params, _epoch_orders(torch.Generator().manual_seed(int(order_seed)), n, epochs)
+    return params, shared_order(order_seed, n, epochs, exclude)
+
+
+def shared_order(order_seed: int, n: int, epochs: int, exclude: int | None = None) -> torch.Tensor:
+    """(epochs, n'): per epoch a randperm of n rows from `order_seed`, row `exclude` deleted and the rest re-indexed.
+
+    The ids index X without row `exclude`, so the same seed gives every training set the same
+    sequence of records, less the one left out.
+    """
+    perms = _epoch_orders(torch.Generator().manual_seed(int(order_seed)), n, epochs)
+    if exclude is None:
+        return perms
+    kept = perms[perms != exclude].view(epochs, n - 1)
+    return kept - (kept > exclude).long()
 
 
 def _epoch_orders(g: torch.Generator, n: int, epochs: int) -> torch.Tensor:
     """(epochs, n): one randperm of the n rows per epoch."""
-    return torch.stack([torch.randperm(n, generator=g) for _ in range(epochs)]) if epochs else torch.empty(0, n, dtype=torch.int64)
+    return (
+        torch.stack([torch.randperm(n, generator=g) for _ in range(epochs)])
+        if epochs
+        else torch.empty(0, n, dtype=torch.int64)
+    )
 
 
-def shared_order_seed(training: Training, base_seed: int, role: str, *keys: int) -> int | None:
-    """The order seed of one job unit's models under training.data_order (int_seed(base, role, *keys)), or None for per_model."""
-    if role not in ("train_in_order", "train_out_order"):
-        raise KeyError(f"{role!r} is not a data-order seed role; known roles: {sorted(ROLES)}")
-    return int_seed(base_seed, role, *keys) if training.data_order == "shared" else None
+def data_order_seed(training: Training, base_seed: int, record: int | None) -> int | None:
+    """The shared order seed of the in-models (record None) or of record r's out-models under training.data_order.
+
+    per_model: None (each model draws its own order). shared: int_seed(base, 'train_in_order', 0) for the
+    in-models, int_seed(base, 'train_out_order', r) for record r's out-models. aligned: the in-models'
+    seed for every model.
+    """
+    if training.data_order == "per_model":
+        return None
+    if record is None or training.data_order == "aligned":
+        return int_seed(base_seed, "train_in_order", 0)
+    return int_seed(base_seed, "train_out_order", int(record))
 
 
 def default_device() -> torch.device:
@@ -170,7 +210,7 @@ def train_models(
     """Train len(seeds) models at once on (X, y) minus row `exclude`; model m's init comes from seeds[m].
 
     The data order comes from `order_seed`, shared by all models, or when it is None from each
-    model's own seed (see ``init_and_orders``); `shared_order_seed` turns training.data_order into it.
+    model's own seed (see ``init_and_orders``); ``data_order_seed`` turns training.data_order into it.
     """
     X = np.asarray(X)
     y = np.asarray(y, dtype=np.int64)
@@ -181,10 +221,9 @@ def train_models(
         raise LoodInputError(f"labels must lie in 0..{C - 1}, got {y.min()}..{y.max()}")
     dev = torch.device(device) if device is not None else default_device()
     Xtr, ytr = training_set(X, y, exclude)
-    n, d = Xtr.shape
     epochs = int(training.epochs)
 
-    params, order = init_and_orders(arch, d, C, n, epochs, seeds, order_seed)
+    params, order = init_and_orders(arch, X.shape[1], C, len(X), epochs, seeds, order_seed, exclude)
     params, order = [p.to(dev) for p in params], order.to(dev)
 
     Xt = torch.as_tensor(Xtr, dtype=torch.float32, device=dev)
@@ -231,12 +270,14 @@ def train_in_chunk(
 ) -> np.ndarray | tuple[np.ndarray, Params]:
     """Logits (M, P, C) of in-models `model_ids` trained on all of X; with their stacked params if asked.
 
-    Model m's seed is int_seed(base, 'train_in', 0, m); a shared data order is int_seed(base, 'train_in_order', 0),
-    the same for every chunk, so the in-models do not depend on how they are split into jobs.
+    Model m's seed is int_seed(base, 'train_in', 0, m); a shared data order (``data_order_seed``) is the
+    same for every chunk, so the in-models do not depend on how they are split into jobs.
     """
     model_seeds = [int_seed(base_seed, "train_in", 0, int(m)) for m in model_ids]
-    order_seed = shared_order_seed(training, base_seed, "train_in_order", 0)
-    res = train_models(X, y, arch, training, model_seeds, eval_X=eval_X, return_params=return_params, order_seed=order_seed)
+    order_seed = data_order_seed(training, base_seed, None)
+    res = train_models(
+        X, y, arch, training, model_seeds, eval_X=eval_X, return_params=return_params, order_seed=order_seed
+    )
     return (res.logits, res.params) if return_params else res.logits
 
 
@@ -252,17 +293,25 @@ def train_out_group(
 ) -> np.ndarray | tuple[np.ndarray, list[Params]]:
     """Logits (G, n_out, P, C) on eval_X_per_record[g] of training.n_out models trained without row r = records[g].
 
-    Model m of record r has seed int_seed(base, 'train_out', r, m); a shared data order is
-    int_seed(base, 'train_out_order', r). Also returns the G param stacks if asked.
+    Model m of record r has seed int_seed(base, 'train_out', r, m); the data order is ``data_order_seed``'s.
+    Also returns the G param stacks if asked.
     """
     C = int(np.max(y)) + 1
     logits, params = [], []
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
         model_seeds = [int_seed(base_seed, "train_out", int(r), m) for m in range(int(training.n_out))]
-        order_seed = shared_order_seed(training, base_seed, "train_out_order", int(r))
+        order_seed = data_order_seed(training, base_seed, int(r))
         res = train_models(
-            X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, return_params=return_params,
-            n_classes=C, order_seed=order_seed,
+            X,
+            y,
+            arch,
+            training,
+            model_seeds,
+            exclude=int(r),
+            eval_X=eval_X,
+            return_params=return_params,
+            n_classes=C,
+            order_seed=order_seed,
         )
         logits.append(res.logits)
         params.append(res.params)

@@ -50,21 +50,23 @@ def make_training(**given) -> settings.Training:
 def training_for(loss: str = "mse", momentum: float = 0.9, epochs: int = 4) -> settings.Training:
     """A short training with a milestone, momentum and a partial last batch."""
     # 40 records, batch 16: two full batches and a partial one of 8 every epoch
-    return make_training(epochs=epochs, batch_size=16, lr=0.05, lr_milestones=[2, 3], lr_gamma=0.5, momentum=momentum, loss=loss)
+    return make_training(
+        epochs=epochs, batch_size=16, lr=0.05, lr_milestones=[2, 3], lr_gamma=0.5, momentum=momentum, loss=loss
+    )
 
 
-def reference_sgd(X, y, arch, training, seed, C, order_seed=None):
+def reference_sgd(X, y, arch, training, seed, C, order_seed=None, perms=None):
     """The original algorithm for one model: nn.Sequential, optim.SGD, MultiStepLR, nn losses.
 
     The generator protocol is the documented one: init draws (W then b, layer by layer,
     W as (fan_in, fan_out)), then one randperm of the training set per epoch, from the
-    model's generator or, given `order_seed`, from a generator of its own.
+    model's generator or, given `order_seed`, from a generator of its own; or the given `perms`.
     """
     g = torch.Generator().manual_seed(seed)
     widths = [X.shape[1]] + [arch.width] * arch.depth + [C]
     act = {"relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "erf": None}[arch.activation]
     layers = []
-    for i, (fi, fo) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (fi, fo) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         lin = torch.nn.Linear(fi, fo, bias=arch.bias)
         with torch.no_grad():
             lin.weight.copy_((torch.randn(fi, fo, generator=g) * (arch.w_std / math.sqrt(fi))).T)
@@ -74,7 +76,12 @@ def reference_sgd(X, y, arch, training, seed, C, order_seed=None):
         if i < len(widths) - 2:
             layers.append(act() if act else ErfModule())
     net = torch.nn.Sequential(*layers)
-    init = [t.detach().clone() for lin in net if isinstance(lin, torch.nn.Linear) for t in ([lin.weight.T] + ([lin.bias] if arch.bias else []))]
+    init = [
+        t.detach().clone()
+        for lin in net
+        if isinstance(lin, torch.nn.Linear)
+        for t in ([lin.weight.T] + ([lin.bias] if arch.bias else []))
+    ]
     opt = torch.optim.SGD(net.parameters(), lr=training.lr, momentum=training.momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, training.lr_milestones, training.lr_gamma)
     Xt, yt = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
@@ -86,7 +93,7 @@ def reference_sgd(X, y, arch, training, seed, C, order_seed=None):
     order_g = g if order_seed is None else torch.Generator().manual_seed(order_seed)
     for _ in range(training.epochs):
         lrs.append(opt.param_groups[0]["lr"])
-        perm = torch.randperm(len(X), generator=order_g)
+        perm = torch.randperm(len(X), generator=order_g) if perms is None else perms[len(lrs) - 1]
         for s in range(0, len(X), training.batch_size):
             idx = perm[s : s + training.batch_size]
             opt.zero_grad()
@@ -112,24 +119,31 @@ def test_batched_equals_single_and_torch_reference(activation, bias, loss, momen
     arch, training = arch_for(activation, bias, depth), training_for(loss, momentum)
     model_seeds = [11, 22, 33, 44, 55]
     Q = np.random.default_rng(9).uniform(0, 1, (7, X.shape[1]))
-    batched = train.train_models(X, y, arch, training, model_seeds, eval_X=Q, return_params=True, checkpoints=True, device="cpu")
+    batched = train.train_models(
+        X, y, arch, training, model_seeds, eval_X=Q, return_params=True, checkpoints=True, device="cpu"
+    )
     assert batched.logits.shape == (5, 7, 3)
     for m, s in enumerate(model_seeds):
         alone = train.train_models(X, y, arch, training, [s], eval_X=Q, device="cpu")
         np.testing.assert_allclose(batched.logits[m], alone.logits[0], atol=1e-5, rtol=0)
 
         net, init, lrs = reference_sgd(X, y, arch, training, s, 3)
-        for a, b in zip(train.init_params(arch, X.shape[1], 3, s), init):
+        for a, b in zip(train.init_params(arch, X.shape[1], 3, s), init, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
         with torch.no_grad():
             ref = net(torch.tensor(Q, dtype=torch.float32)).numpy()
         np.testing.assert_allclose(batched.logits[m], ref, atol=1e-5, rtol=0)
-        ref_final = [t.detach() for lin in net if isinstance(lin, torch.nn.Linear) for t in ([lin.weight.T] + ([lin.bias] if bias else []))]
-        for p, r in zip(batched.params, ref_final):
+        ref_final = [
+            t.detach()
+            for lin in net
+            if isinstance(lin, torch.nn.Linear)
+            for t in ([lin.weight.T] + ([lin.bias] if bias else []))
+        ]
+        for p, r in zip(batched.params, ref_final, strict=True):
             torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
         np.testing.assert_allclose(batched.lrs, lrs)
     assert len(batched.checkpoints) == training.epochs
-    for p, c in zip(batched.params, batched.checkpoints[-1]):
+    for p, c in zip(batched.params, batched.checkpoints[-1], strict=True):
         torch.testing.assert_close(p, c, rtol=0, atol=0)
 
 
@@ -141,7 +155,16 @@ def test_shared_order_batched_equals_one_by_one(activation, bias, loss, momentum
     model_seeds, order_seed = [11, 22, 33, 44, 55], 77
     Q = np.random.default_rng(9).uniform(0, 1, (7, X.shape[1]))
     batched = train.train_models(
-        X, y, arch, training, model_seeds, eval_X=Q, return_params=True, checkpoints=True, device="cpu", order_seed=order_seed
+        X,
+        y,
+        arch,
+        training,
+        model_seeds,
+        eval_X=Q,
+        return_params=True,
+        checkpoints=True,
+        device="cpu",
+        order_seed=order_seed,
     )
     per_model = train.train_models(X, y, arch, training, model_seeds, eval_X=Q, device="cpu").logits
     for m, s in enumerate(model_seeds):
@@ -149,7 +172,12 @@ def test_shared_order_batched_equals_one_by_one(activation, bias, loss, momentum
         with torch.no_grad():
             ref = net(torch.tensor(Q, dtype=torch.float32)).numpy()
         np.testing.assert_allclose(batched.logits[m], ref, atol=1e-5, rtol=0)
-        ref_final = [t.detach() for lin in net if isinstance(lin, torch.nn.Linear) for t in ([lin.weight.T] + ([lin.bias] if bias else []))]
+        ref_final = [
+            t.detach()
+            for lin in net
+            if isinstance(lin, torch.nn.Linear)
+            for t in ([lin.weight.T] + ([lin.bias] if bias else []))
+        ]
         for p, r in zip(batched.params, ref_final, strict=True):
             torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
         np.testing.assert_allclose(batched.lrs, lrs)
@@ -177,6 +205,19 @@ def test_orders_per_model_differ_and_shared_do_not():
     assert torch.equal(again, shared) and not torch.equal(other, shared)
 
 
+def test_shared_order_without_a_record_is_the_same_sequence_less_that_record():
+    n, epochs, r = 30, 4, 11
+    full = train.shared_order(5, n, epochs)
+    less = train.shared_order(5, n, epochs, exclude=r)
+    rows_left = np.delete(np.arange(n), r)  # training-set row i is row rows_left[i] of X
+    assert less.shape == (epochs, n - 1)
+    for e in range(epochs):
+        assert sorted(less[e].tolist()) == list(range(n - 1))
+        assert rows_left[less[e].numpy()].tolist() == [i for i in full[e].tolist() if i != r]
+    _, own = train.init_and_orders(arch_for(), 5, 3, n, epochs, [1, 2], None, exclude=r)
+    assert own.shape == (2, epochs, n - 1)
+
+
 def test_shared_order_entry_points_share_per_job_unit():
     """In-models share one order whatever the chunking; each record's out-models share an order seeded by the record."""
     X, y = make_data(n=24)
@@ -187,29 +228,51 @@ def test_shared_order_entry_points_share_per_job_unit():
     alone = train.train_in_chunk(X, y, arch, shared, 7, [2], Q)
     np.testing.assert_allclose(chunk[2], alone[0], atol=1e-6, rtol=0)
     in_seeds = [seeds.int_seed(7, "train_in", 0, m) for m in range(3)]
-    ref = train.train_models(X, y, arch, shared, in_seeds, eval_X=Q, order_seed=seeds.int_seed(7, "train_in_order", 0)).logits
+    in_order = seeds.int_seed(7, "train_in_order", 0)
+    ref = train.train_models(X, y, arch, shared, in_seeds, eval_X=Q, order_seed=in_order).logits
     np.testing.assert_array_equal(chunk, ref)
     per_model = train.train_in_chunk(X, y, arch, dataclasses.replace(shared, data_order="per_model"), 7, [0, 1, 2], Q)
     assert np.all(np.abs(per_model - chunk).max(axis=(1, 2)) > 1e-4)
 
     probes = [X[[4, 5]], X[[9, 10]]]
     group = train.train_out_group(X, y, arch, shared, 7, [4, 9], probes)
+    aligned = train.train_out_group(X, y, arch, dataclasses.replace(shared, data_order="aligned"), 7, [4, 9], probes)
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
-        o = seeds.int_seed(7, "train_out_order", r)
-        ref = train.train_models(np.delete(X, r, 0), np.delete(y, r), arch, shared, s, eval_X=probes[g], n_classes=3, order_seed=o)
-        np.testing.assert_array_equal(group[g], ref.logits)
-    assert train.shared_order_seed(shared, 7, "train_out_order", 4) != train.shared_order_seed(shared, 7, "train_out_order", 9)
-    assert train.shared_order_seed(dataclasses.replace(shared, data_order="per_model"), 7, "train_out_order", 4) is None
-    with pytest.raises(KeyError, match="data-order seed role"):
-        train.shared_order_seed(shared, 7, "train_out", 4)
+        for logits, o in ((group, seeds.int_seed(7, "train_out_order", r)), (aligned, in_order)):
+            ref = train.train_models(X, y, arch, shared, s, exclude=r, eval_X=probes[g], order_seed=o)
+            np.testing.assert_array_equal(logits[g], ref.logits)
+    assert np.abs(group - aligned).max() > 1e-4
+    seed_of = {
+        o: train.data_order_seed(dataclasses.replace(shared, data_order=o), 7, 4) for o in settings.enum("data_order")
+    }
+    assert seed_of == {"per_model": None, "shared": seeds.int_seed(7, "train_out_order", 4), "aligned": in_order}
+    assert train.data_order_seed(shared, 7, None) == in_order
+
+
+def test_aligned_out_models_equal_one_by_one_on_the_in_sequence_less_the_record():
+    """An aligned out-model is plain SGD on F without z over the in-models' sequence less z (batches after z shift)."""
+    X, y = make_data()
+    arch, training = arch_for("gelu", True, 2), training_for("mse", 0.9)
+    r, order_seed, model_seeds = 17, 77, [11, 22]
+    out = train.train_models(X, y, arch, training, model_seeds, exclude=r, eval_X=X[:5], order_seed=order_seed)
+    full = train.shared_order(order_seed, len(X), training.epochs)
+    rows_left = np.delete(np.arange(len(X)), r)
+    # the in-order's records, less z, as rows of D
+    perms = [torch.as_tensor(np.searchsorted(rows_left, [i for i in e.tolist() if i != r])) for e in full]
+    Xd, yd = np.delete(X, r, 0), np.delete(y, r)
+    for m, s in enumerate(model_seeds):
+        net, _, _ = reference_sgd(Xd, yd, arch, training, s, 3, perms=perms)
+        with torch.no_grad():
+            ref = net(torch.tensor(X[:5], dtype=torch.float32)).numpy()
+        np.testing.assert_allclose(out.logits[m], ref, atol=1e-5, rtol=0)
 
 
 def test_forward_single_matches_stack():
     arch = arch_for("gelu", True)
     X = torch.rand(6, 5)
     singles = [train.init_params(arch, 5, 4, s) for s in (1, 2, 3)]
-    stack = [torch.stack(ps) for ps in zip(*singles)]
+    stack = [torch.stack(ps) for ps in zip(*singles, strict=True)]
     out = train.forward(stack, X, arch)
     assert out.shape == (3, 6, 4)
     for m, ps in enumerate(singles):
@@ -237,10 +300,14 @@ def test_exclude_trains_on_the_deleted_set_and_differs_from_full():
     arch, training = arch_for(), training_for()
     r = 17
     out = train.train_models(X, y, arch, training, [5, 6], exclude=r, eval_X=X[:4], device="cpu").logits
-    deleted = train.train_models(np.delete(X, r, 0), np.delete(y, r), arch, training, [5, 6], eval_X=X[:4], device="cpu", n_classes=3).logits
+    deleted = train.train_models(
+        np.delete(X, r, 0), np.delete(y, r), arch, training, [5, 6], eval_X=X[:4], device="cpu", n_classes=3
+    ).logits
     np.testing.assert_array_equal(out, deleted)
     shifted_y = np.delete(np.roll(y, -1), r)  # a label-shifting removal must not agree
-    shifted = train.train_models(np.delete(X, r, 0), shifted_y, arch, training, [5, 6], eval_X=X[:4], device="cpu", n_classes=3).logits
+    shifted = train.train_models(
+        np.delete(X, r, 0), shifted_y, arch, training, [5, 6], eval_X=X[:4], device="cpu", n_classes=3
+    ).logits
     assert np.abs(out - shifted).max() > 1e-3
     full = train.train_models(X, y, arch, training, [5, 6], eval_X=X[:4], device="cpu").logits
     assert np.abs(out - full).max() > 1e-4
@@ -261,7 +328,14 @@ def test_init_variance_matches_w_std():
     arch = settings.Arch(depth=2, width=512, activation="relu", bias=True, w_std=1.7, b_std=0.3)
     d, C = 256, 10
     W1, b1, W2, b2, W3, b3 = train.init_params(arch, d, C, seed=3, dtype=torch.float64)
-    assert [tuple(p.shape) for p in (W1, b1, W2, b2, W3, b3)] == [(256, 512), (512,), (512, 512), (512,), (512, 10), (10,)]
+    assert [tuple(p.shape) for p in (W1, b1, W2, b2, W3, b3)] == [
+        (256, 512),
+        (512,),
+        (512, 512),
+        (512,),
+        (512, 10),
+        (10,),
+    ]
     for W, fan_in in ((W1, d), (W2, 512), (W3, 512)):
         n, var = W.numel(), 1.7**2 / fan_in
         # sample variance of n Gaussians: relative s.e. sqrt(2/n); allow 5 s.e.
@@ -310,7 +384,9 @@ def test_workflow_entry_points_use_their_seeds():
     assert group.shape == (2, 2, 2, 3)
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
-        ref = train.train_models(np.delete(X, r, 0), np.delete(y, r), arch, training, s, eval_X=probes[g], n_classes=3).logits
+        ref = train.train_models(
+            np.delete(X, r, 0), np.delete(y, r), arch, training, s, eval_X=probes[g], n_classes=3
+        ).logits
         np.testing.assert_array_equal(group[g], ref)
     group_again, group_params = train.train_out_group(X, y, arch, training, 7, [4, 9], probes, return_params=True)
     np.testing.assert_array_equal(group_again, group)
@@ -322,6 +398,8 @@ def test_divergence_is_reported_not_silently_kept():
     X, y = rng.random((40, 6)), np.arange(40) % 2
     # A linear model (depth 0) with lr far above 2 / curvature overflows; ReLU nets would just die.
     arch = settings.Arch(depth=0, width=8, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
-    training = make_training(epochs=20, batch_size=8, lr=100.0, lr_milestones=[], lr_gamma=0.1, momentum=0.0, loss="mse")
+    training = make_training(
+        epochs=20, batch_size=8, lr=100.0, lr_milestones=[], lr_gamma=0.1, momentum=0.0, loss="mse"
+    )
     with pytest.raises(LoodInputError, match="diverged.*lower training.lr"):
         train.train_models(X, y, arch, training, [1, 2], eval_X=X)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg
-from scipy import stats
+from scipy import special, stats
 
 from lood import audit, lean
 from lood.divergence import nngp_auc
@@ -209,6 +209,31 @@ def test_exact_auc_with_equal_variances_is_the_normal_shift():
     # Continuous across the switch to the normal form near equal variances.
     near = [audit.nngp_auc_exact(mD, [0.5 * (1 + e)], mF, [0.5])[0] for e in (1e-3, 1e-4, 3e-5, 1e-5, 1e-7, 1e-9)]
     assert np.all(np.diff(near) > 0) and abs(near[-1] - closed) < 1e-10
+
+
+def test_quadrature_at_large_noncentrality_approaches_the_normal_form():
+    # Near-equal variances: λ = 3e2 .. 3e8; the normal form of the LR statistic is off by O((r - 1)²) only.
+    C, vF, d2 = 4, 0.1, 0.3
+    for eps in (1e-2, 1e-3, 1e-4, 3e-5):
+        vD = vF * (1 + eps)
+        mF, mD = np.zeros((1, C)), np.zeros((1, C))
+        mD[0, 0] = np.sqrt(d2)
+        r = vD / vF
+        mean_G = d2 * (1 + 1 / r) / 2 + eps * vF / 2 * C * (1 - 1 / r)
+        var_G = d2 * (vD + vF / r**2) + (eps * vF / 2) ** 2 * 2 * C * (1 + 1 / r**2)
+        normal = stats.norm.cdf(mean_G / np.sqrt(var_G))
+        assert abs(audit.nngp_auc_exact(mD, [vD], mF, [vF])[0] - normal) < eps**2
+
+
+def test_noncentral_chi2_pieces_match_scipy():
+    w = np.linspace(50, 3000, 400)
+    for lam in (150.0, 1000.0):
+        np.testing.assert_allclose(audit._ncx2_cdf(w, 5, np.full_like(w, lam)), special.chndtr(w, 5, lam), atol=1e-13)
+        np.testing.assert_allclose(
+            audit._ncx2_pdf(np.sqrt(w), 5, np.full_like(w, lam)), stats.ncx2.pdf(w, 5, lam), rtol=1e-10, atol=1e-90
+        )
+    z = np.array([2e8, 5e8, 9e8])
+    np.testing.assert_allclose(audit._ive(4.0, z), special.ive(4.0, z), rtol=1e-14)
 
 
 def test_exact_auc_agrees_with_monte_carlo():

@@ -5,13 +5,16 @@ docs/math.md §10: the exact solve, the LiSSA recursion and the condition on its
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from lood import step_size
 from lood.errors import LoodInputError
 from lood.grads import batched_hvp
 from lood.losses import Batch, Objective
@@ -26,6 +29,7 @@ LISSA_QUERY_CHUNK = 256
 POWER_ITERATIONS = 20
 
 HVP = Callable[[Tensor], Tensor]
+log = logging.getLogger(__name__)
 
 
 def exact_solve(H: Tensor, damping: float, G: Tensor) -> Tensor:
@@ -61,7 +65,8 @@ def spectral_radius(hvp: HVP, size: int, like: Tensor, seed: int, iters: int = P
 
 
 def _check_lissa(settings: InfluenceSettings) -> None:
-    if not settings.lissa_scale > 0 or settings.lissa_depth < 1 or settings.lissa_repeats < 1:
+    scale_ok = settings.lissa_scale == "auto" or settings.lissa_scale > 0
+    if not scale_ok or settings.lissa_depth < 1 or settings.lissa_repeats < 1:
         raise LoodInputError(
             "LiSSA needs influence.lissa_scale > 0, lissa_depth >= 1, lissa_repeats >= 1; got "
             f"{settings.lissa_scale}, {settings.lissa_depth}, {settings.lissa_repeats}"
@@ -130,7 +135,12 @@ def lissa(
     full = size >= n
     full_hvp = batched_hvp(objective, like, train) if full else None
     probe_hvp = full_hvp or batched_hvp(objective, like, train[:size])
-    _check_scale(spectral_radius(probe_hvp, n_params(like), like[0], seed) + settings.damping, settings)
+    radius = spectral_radius(probe_hvp, n_params(like), like[0], seed)
+    if settings.lissa_scale == "auto":  # the scale follows the estimated radius (lood.step_size, issue 13)
+        settings = replace(settings, lissa_scale=step_size.lissa_scale(radius, settings.damping))
+        log.info("influence.lissa_scale auto: %.4g (Hessian spectral radius about %.4g, damping %g)",
+                 settings.lissa_scale, radius, settings.damping)
+    _check_scale(radius + settings.damping, settings)
     # A full-batch recursion is deterministic: repeating it would give the same answer.
     repeats = 1 if full else int(settings.lissa_repeats)
     out = torch.zeros_like(G)

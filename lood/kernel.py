@@ -149,3 +149,24 @@ def nngp_diag(X: np.ndarray, arch: Arch, block_size: int) -> np.ndarray:
     """The prior variances K(x, x) of the rows of X, in O(n d)."""
     X = as_rows(X)
     return kernel_and_diag(X, X[:1], arch, block_size)[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _standard_ntk_fn(key: tuple, width: int) -> Callable:
+    depth, act, bias, w_std, b_std = key
+    b = b_std if bias else None
+    layers = []  # the standard parameterisation's NTK depends on the widths (docs/math.md §13)
+    for _ in range(depth):
+        layers += [stax.Dense(width, W_std=w_std, b_std=b, parameterization="standard"), ACTIVATIONS[act]()]
+    _, _, fn = stax.serial(*layers, stax.Dense(1, W_std=w_std, b_std=b, parameterization="standard"))
+    return jax.jit(fn, static_argnames="get")
+
+
+def ntk_kernel(X: np.ndarray, arch: Arch) -> np.ndarray:
+    """The NTK Gram matrix Θ(X, X) (per output, n x n) of `arch` as lood.train builds it, at its finite widths.
+
+    Standard parameterisation (W ~ N(0, w_std²/fan_in), trained as stored), the infinite-width
+    expectation of J Jᵀ at initialisation (docs/math.md §13); one call, so meant for n up to a few thousand.
+    """
+    X = as_rows(X)
+    return np.asarray(_standard_ntk_fn(arch.kernel_key, int(arch.width))(X, None, get="ntk"))

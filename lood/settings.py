@@ -45,6 +45,14 @@ def check_choice(value: str, name: str, key: str) -> str:
     return value
 
 
+def check_auto(value: float | str, key: str) -> None:
+    """A LoodInputError naming `key` unless `value` is a positive number or "auto"."""
+    if value == "auto":
+        return
+    if isinstance(value, str) or isinstance(value, bool) or not value > 0:
+        raise LoodInputError(f"{key} must be a positive number or auto, got {value!r}")
+
+
 def _frozen(value: Any) -> Any:
     """Lists become tuples so that settings are hashable."""
     if isinstance(value, list):
@@ -100,7 +108,7 @@ class Training(_Section):
     n_out: int
     epochs: int
     batch_size: int
-    lr: float
+    lr: float | str  # a number, or "auto": resolved per experiment by lood.step_size (results/<experiment>/nn/lr.csv)
     lr_milestones: tuple[int, ...]
     lr_gamma: float
     momentum: float
@@ -113,6 +121,7 @@ class Training(_Section):
     def __post_init__(self) -> None:
         check_choice(self.loss, "loss", "training.loss")
         check_choice(self.data_order, "data_order", "training.data_order")
+        check_auto(self.lr, "training.lr")
         if self.epochs < 0 or self.batch_size < 1:
             raise LoodInputError(
                 f"training.epochs must be >= 0 and training.batch_size >= 1 (got {self.epochs}, {self.batch_size})"
@@ -180,12 +189,13 @@ class InfluenceSettings(_Section):
     method: str
     exact_max_params: int
     damping: float
-    lissa_scale: float
+    lissa_scale: float | str  # a number, or "auto": lood.step_size.lissa_scale from the Hessian's spectral radius
     lissa_depth: int
     lissa_repeats: int
 
     def __post_init__(self) -> None:
         check_choice(self.method, "influence_method", "influence.method")
+        check_auto(self.lissa_scale, "influence.lissa_scale")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ rule train_copies:
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
+        lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/group/nn/copies{copies}.npz",
     log:
@@ -112,6 +113,7 @@ rule canary_train_in:
     input:
         dataset="results/canary/data/dataset.npz",
         canaries="results/canary/data/canaries.csv",
+        lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/canary/nn/in.npz",
     log:
@@ -132,6 +134,7 @@ rule canary_train_out:
     input:
         dataset="results/canary/data/dataset.npz",
         canaries="results/canary/data/canaries.csv",
+        lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/canary/nn/out.npz",
     log:

@@ -7,6 +7,7 @@ rule influence:
         records="results/data/records.csv",
         mia="results/{experiment}/nn/mia.csv",
         lood="results/{experiment}/nngp/lood.csv",
+        lr="results/{experiment}/nn/lr.csv",
     output:
         scores="results/{experiment}/influence/scores.csv",
     log:

@@ -1,8 +1,30 @@
+rule learning_rate:
+    """The step of every training rule of the experiment: training.lr, or for `auto` the largest
+    stable step from the NTK (lood.step_size, docs/math.md §13), with the NTK's eigenvalues."""
+    input:
+        dataset="results/data/dataset.npz",
+    output:
+        lr="results/{experiment}/nn/lr.csv",
+    log:
+        "logs/train/learning_rate_{experiment}.log",
+    benchmark:
+        "benchmarks/train/learning_rate_{experiment}.tsv"
+    params:
+        arch=get_arch,
+        training=config["training"],
+        seed=config["seed"],
+    conda:
+        "../envs/jax.yaml"
+    script:
+        "../workflow_scripts/learning_rate.py"
+
+
 rule train_in_models:
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
         probes="results/data/probes.npz",
+        lr="results/{experiment}/nn/lr.csv",
     output:
         **get_weights_output("in"),
         logits="results/{experiment}/nn/in/chunk{chunk}.npz",
@@ -26,6 +48,7 @@ rule train_out_models:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
         probes="results/data/probes.npz",
+        lr="results/{experiment}/nn/lr.csv",
     output:
         **get_weights_output("out"),
         logits="results/{experiment}/nn/out/group{group}.npz",

@@ -5,6 +5,7 @@ from lood.checks import check_duplicate_records
 from lood.group_training import train_with_copies
 from lood.io import load_npz, save_npz
 from lood.settings import Arch, GroupSettings, Training
+from lood.step_size import resolved  # training.lr, or auto's step (results/<experiment>/nn/lr.csv)
 
 from _common import setup, torch_threads
 
@@ -16,7 +17,7 @@ studied = pd.read_csv(snakemake.input.records)["record"].to_numpy()
 groups = GroupSettings.from_config(snakemake.params.groups)
 records = check_duplicate_records(groups.duplicate_records, groups.duplicate_count, studied, len(X))
 m = int(snakemake.wildcards.copies)
-training = Training.from_config(snakemake.params.training)
+training = resolved(Training.from_config(snakemake.params.training), snakemake.input.lr)
 logits = train_with_copies(
     X,
     y,

@@ -5,6 +5,7 @@ from _common import setup, torch_threads
 
 from lood.io import load_npz, save_npz
 from lood.settings import Arch, Training
+from lood.step_size import resolved  # training.lr, or auto's step (results/<experiment>/nn/lr.csv)
 from lood.train import train_in_chunk
 
 log = setup(snakemake)
@@ -22,7 +23,8 @@ eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T,
 model_ids = snakemake.params.model_ids
 logits, params = train_in_chunk(
     dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
-    Training.from_config(snakemake.params.training), snakemake.params.seed, model_ids, eval_X, return_params=True,
+    resolved(Training.from_config(snakemake.params.training), snakemake.input.lr),
+    snakemake.params.seed, model_ids, eval_X, return_params=True,
 )
 save_npz(
     snakemake.output.logits,

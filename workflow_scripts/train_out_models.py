@@ -5,6 +5,7 @@ from _common import setup, torch_threads
 
 from lood.io import load_npz, save_npz
 from lood.settings import Arch, Training
+from lood.step_size import resolved  # training.lr, or auto's step (results/<experiment>/nn/lr.csv)
 from lood.train import train_out_group
 
 log = setup(snakemake)
@@ -17,7 +18,8 @@ probes = load_npz(snakemake.input.probes)
 eval_X = [np.concatenate([dataset["X"][[r]], probes["queries"][p]]) for r, p in zip(records, positions)]
 logits, params = train_out_group(
     dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
-    Training.from_config(snakemake.params.training), snakemake.params.seed, records, eval_X, return_params=True,
+    resolved(Training.from_config(snakemake.params.training), snakemake.input.lr),
+    snakemake.params.seed, records, eval_X, return_params=True,
 )
 save_npz(
     snakemake.output.logits,

@@ -369,7 +369,7 @@ def test_probes_seeded_and_centred_on_records():
 
 
 def test_relative_grid_follows_the_data_scale():
-    X = np.random.default_rng(2).random((20, 50))
+    X = prepare_dataset(data_cfg(source="digits", classes=[3, 5], n_records=20), base_seed=2)["X"]  # 10X: 10x the scale
     grid = ProbeSettings(t=(-1.0, 0.0, 0.5, 1.0), scale="record_norm")
     p, big = make_probes(X, [4, 9], grid, base_seed=1), make_probes(10 * X, [4, 9], grid, base_seed=1)
     np.testing.assert_allclose(big["queries"], 10 * p["queries"], rtol=1e-12)  # the grid scales with the data
@@ -384,3 +384,47 @@ def test_relative_grid_follows_the_data_scale():
     )
     with pytest.raises(LoodInputError, match="probes.scale 'norm' unknown; allowed: record_norm, absolute"):
         ProbeSettings(t=(0.0,), scale="norm")
+
+
+@pytest.mark.e2e
+def test_networks_nngp_and_lr_see_the_same_normalised_inputs(workflow_copy):
+    """The real rules on the tiny config with data.normalise standardise: every side reads the data stage's X."""
+    import pandas as pd
+    import torch
+    import yaml
+
+    from conftest import snakemake
+    from lood.nngp import lood_table, prepare
+    from lood.settings import Arch, Training
+    from lood.step_size import lr_table
+    from lood.train import forward
+
+    override = {
+        "data": {"normalise": "standardise"},
+        "training": {"lr": "auto", "save_weights": True},
+        "nngp": {"sigma2": 0.2},
+        "run_experiments": ["relu"],
+    }
+    (workflow_copy / "normalised.yaml").write_text(yaml.safe_dump(override))
+    targets = ["results/relu/nn/in/chunk0.npz", "results/relu/nngp/lood.csv", "results/relu/nn/lr.csv"]
+    run = snakemake(workflow_copy, *targets, "--cores", "2", "--configfile", "tests/configs/tiny.yaml", "normalised.yaml")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    cfg = fill_defaults(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()), ROOT / "schemas/config.schema.yaml")
+    with np.load(workflow_copy / "results/data/dataset.npz") as f:
+        X, y = f["X"], f["y"]
+    raw = prepare_dataset({**cfg["data"], "normalise": "none"}, cfg["seed"])["X"]
+    np.testing.assert_allclose(X, normalise_inputs(raw, "standardise"))  # normalised once, in the data stage
+    arch = Arch.from_config({**cfg["model"], **cfg["experiments"]["relu"]})
+    res = workflow_copy / "results/relu"
+    with np.load(res / "nn/in/chunk0.npz") as f:
+        records, logits = f["records"], f["logits_record"]
+    weights = torch.load(res / "nn/in/chunk0_weights.pt")
+    with torch.no_grad():
+        again = forward(weights, torch.as_tensor(X[records], dtype=torch.float32), arch).numpy()
+    np.testing.assert_allclose(logits, again, rtol=1e-5, atol=1e-5)  # the networks were evaluated on X
+    gp = prepare(X, y, arch, 0.2, cfg["nngp"]["block_size"])
+    expected = lood_table(gp, records, cfg["nngp"]["auc_samples"], cfg["seed"])
+    got = pd.read_csv(res / "nngp/lood.csv")
+    np.testing.assert_allclose(got["kl"], expected["kl"], rtol=1e-8)  # the NNGP saw the same X
+    training = Training.from_config({**cfg["training"], "lr": "auto"})
+    np.testing.assert_allclose(pd.read_csv(res / "nn/lr.csv")["lr"], lr_table(X, y, arch, training, cfg["seed"])["lr"])

@@ -13,7 +13,7 @@ from conftest import snakemake
 
 pytestmark = pytest.mark.e2e
 TINY = ["--configfile", "tests/configs/tiny.yaml"]
-FIGURES = ["correlation", "landscape", "reconstruction", "influence", "vulnerable"]
+FIGURES = ["correlation", "landscape", "reconstruction", "influence", "vulnerable", "sigma"]
 
 
 def planned_rules(dry_run_output: str) -> set[str]:
@@ -82,6 +82,12 @@ def test_tables_have_the_documented_columns(tiny_run):
         if name not in ("records.csv", "nngp/lood_all.csv"):
             assert set(table["record"]) == set(records), name
     assert len(pd.read_csv(res / "nngp/lood_all.csv")) == 40
+    # every NNGP table records the sigma2 it used: the one rule choose_sigma2 chose
+    sigma2 = pd.read_csv(res / "nngp/sigma2.csv")
+    assert list(sigma2.columns) == ["sigma2", "rule", "objective", "scale", "at_edge", "loss"]
+    assert sigma2["rule"].tolist() == ["calibrate"]
+    for name in ("lood.csv", "lood_all.csv", "landscape.csv", "query.csv"):
+        assert (pd.read_csv(res / "nngp" / name)["sigma2"] == sigma2["sigma2"].iloc[0]).all(), name
     for record in records:
         q = np.load(res / "nngp" / "query" / f"{record}.npz")
         assert q["query"].shape == (64,)

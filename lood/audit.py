@@ -255,9 +255,11 @@ def audit(
         )
 
     rule, note = sigma2_choice(settings, nngp)
+    algebra_threads = lean.blas_threads(n, int(threads), log)
     t = time.perf_counter()
     if rule == "marginal_likelihood":
-        chosen = marginal_likelihood_sigma2(X, y, arch, nngp, settings.sigma2_records)
+        with threadpool_limits(limits=algebra_threads, user_api="blas"):
+            chosen = marginal_likelihood_sigma2(X, y, arch, nngp, settings.sigma2_records)
         sigma2 = chosen["sigma2"]
         note += f"; maximised on {chosen['records']:,} of {n:,} records" + (" (all)" if chosen["records"] == n else "")
         if chosen["at_edge"]:
@@ -282,7 +284,6 @@ def audit(
         )
     info["seconds_kernel"] = kprog.seconds
 
-    algebra_threads = lean.blas_threads(n, int(threads), log)
     with threadpool_limits(limits=algebra_threads, user_api="blas"):
         fit = lean.fit_inplace(A, Y, sigma2, block, lambda name, total: lean.Progress(log, name, total, every))
     del A

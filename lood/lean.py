@@ -25,9 +25,9 @@ from lood.blas import UNSAFE_CORES
 from lood.errors import LoodInputError
 from lood.gp import JITTER_STEPS
 
-# Kernel tiles: float64 arrays of b x b each worker holds at once (Gram tile, padded copies,
-# XLA's intermediates, the result and its transpose); measured with bench/bench_audit.py.
-TILE_ARRAYS = 10
+# Kernel tiles: float64 b x b arrays each worker holds at once (Gram tile, padded copies, XLA's
+# intermediates, the result and its transpose): 4.9 measured at n = 6,000, b = 2,048; 6 for margin.
+TILE_ARRAYS = 6
 # Above this n, a threaded OpenBLAS with an AVX-512 core crashed here (lood/blas.py): one thread instead.
 UNSAFE_N = 15_000
 

@@ -23,6 +23,7 @@ from lood.sigma2 import (
     read_sigma2,
     sigma2_grid,
     spectral_fit,
+    stack_train_logits,
     train_means,
 )
 
@@ -185,3 +186,33 @@ def test_grid_tables_recompute_lood_auc_and_objectives_per_sigma2():
         dense = -0.5 * np.trace(Y.T @ np.linalg.solve(A, Y)) - np.linalg.slogdet(A)[1] - 30 * np.log(2 * np.pi)
         assert obj["neg_log_evidence_fixed"][k] == pytest.approx(-dense / 60, rel=1e-10)
     assert objectives_table(eig, grid, None, "mse")["calibration_objective"].isna().all()
+
+
+def test_settings_accept_a_number_or_a_rule_and_choose_passes_a_number_through():
+    from lood.settings import Arch, NNGPSettings
+    from lood.sigma2 import choose
+
+    base = {
+        "all_records": True,
+        "auc_samples": 100,
+        "block_size": 64,
+        "grid_min": 1e-4,
+        "grid_max": 10.0,
+        "grid_points": 5,
+    }
+    assert NNGPSettings.from_config(base | {"sigma2": "calibrate"}).rule == "calibrate"
+    assert NNGPSettings.from_config(base | {"sigma2": 0.2}).rule == "fixed"
+    with pytest.raises(LoodInputError, match="nngp.sigma2"):
+        NNGPSettings.from_config(base | {"sigma2": "cross_validation"})
+    with pytest.raises(LoodInputError, match="nngp.sigma2"):
+        NNGPSettings.from_config(base | {"sigma2": -1.0})
+    arch = Arch(depth=1, width=8, activation="relu", bias=False, w_std=1.4, b_std=0.0)
+    X, y = np.random.default_rng(0).uniform(size=(12, 4)), np.arange(12) % 2
+    chosen, curve = choose(X, y, arch, NNGPSettings.from_config(base | {"sigma2": 0.2}), None, "mse")
+    assert chosen.iloc[0][["sigma2", "rule", "loss"]].tolist() == [0.2, "fixed", "mse"] and len(curve) == 1
+    chosen, curve = choose(X, y, arch, NNGPSettings.from_config(base | {"sigma2": "marginal_likelihood"}), None, "mse")
+    assert chosen.iloc[0]["rule"] == "marginal_likelihood" and len(curve) == 5
+    with pytest.raises(LoodInputError, match="calibrate needs"):
+        choose(X, y, arch, NNGPSettings.from_config(base | {"sigma2": "calibrate"}), None, "mse")
+    with pytest.raises(LoodInputError, match="logits_train"):
+        stack_train_logits([{"logits_record": np.zeros((2, 3, 2))}])

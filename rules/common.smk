@@ -121,8 +121,8 @@ def get_dataset_source(wildcards):
             if not found:
                 raise ValueError(
                     f"data.path {folder} holds neither {name}.gz nor {name}. Point data.path at a directory "
-                    "with the Fashion-MNIST idx files (apt-get install dataset-fashion-mnist puts them in "
-                    "/usr/share/datasets/fashion-mnist), or remove data.path to download them"
+                    "with the Fashion-MNIST idx files (apt-get install dataset-fashion-mnist installs them; "
+                    'config/README.md, "Data", says where), or remove data.path to download them'
                 )
             files.append(found[0])
         return files

@@ -156,13 +156,22 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
         f"OPENBLAS_CORETYPE={core}, BLAS threads {i['blas_threads']}"
     )
     print(f"sigma2 = {i['sigma2']:.4g} ({i['sigma2_rule']}): {i['seconds_sigma2']:.1f} s")
-    print(f"kernel tiles:             {i['seconds_kernel']:7.1f} s")
-    print(f"Cholesky (in place):      {i['seconds_cholesky']:7.1f} s = {i['seconds_cholesky'] / floor:.2f} x the floor")
-    print(f"diag P (rows of L^-1):    {i['seconds_inverse']:7.1f} s = {i['seconds_inverse'] / floor:.2f} x the floor")
-    print(f"LOOD of all records:      {i['seconds_lood']:7.2f} s")
-    print(f"NNGP AUC (quadrature):    {i['seconds_auc']:7.1f} s")
+    cores = len(os.sched_getaffinity(0))
+
+    def row(name: str, key: str, ratio: bool = False) -> None:
+        wall, cpu = i[f"seconds_{key}"], i.get(f"seconds_{key}_cpu")
+        extra = f" = {wall / floor:.2f} x the floor" if ratio else ""
+        cpu_text = f"; {cpu:7.1f} s CPU (/ {cores} = {cpu / cores:.1f} s)" if cpu is not None else ""
+        print(f"{name:26s}{wall:7.1f} s wall{extra}{cpu_text}")
+
+    row("kernel tiles:", "kernel")
+    row("Cholesky (in place):", "cholesky", ratio=True)
+    row("diag P (rows of L^-1):", "inverse", ratio=True)
+    row("LOOD of all records:", "lood")
+    row("NNGP AUC (quadrature):", "auc")
+    row("whole audit:", "total")
     print(
-        f"whole audit:              {i['seconds_total']:7.1f} s wall ({i['seconds_total'] / 60:.1f} min); "
+        f"whole audit: {i['seconds_total'] / 60:.1f} min wall; "
         f"peak RSS {i['peak_rss_gb']:.2f} GB (planned {i['memory_needed_gb']:.2f} GB beside the data)"
     )
     print(

@@ -37,7 +37,15 @@ def time_training(models: int, steps: int) -> float:
     rng = np.random.default_rng(0)
     n = BATCH * (steps + 1)  # one epoch = steps + 1 minibatches (the first is warm-up)
     X, y = rng.random((n, D)), rng.integers(0, C, n)
-    cfg = {"epochs": 1, "batch_size": BATCH, "lr": 1e-3, "lr_milestones": [], "lr_gamma": 0.1, "momentum": 0.0, "loss": "mse"}
+    cfg = {
+        "epochs": 1,
+        "batch_size": BATCH,
+        "lr": 1e-3,
+        "lr_milestones": [],
+        "lr_gamma": 0.1,
+        "momentum": 0.0,
+        "loss": "mse",
+    }
     warm = {**cfg}
     train.train_models(X[:BATCH], y[:BATCH], ARCH, warm, list(range(models)))
     t0 = time.perf_counter()
@@ -75,24 +83,41 @@ def main() -> None:
     steps_per_epoch = math.ceil(N / BATCH)
     per_model = per_model_step * steps_per_epoch * EPOCHS
     models_total = N_IN + R * N_OUT
-    print(f"training: {per_model_step * 1e3:.1f} ms per model per minibatch step (measured: {args.models} models x {args.steps + 1} steps)")
+    print(
+        f"training: {per_model_step * 1e3:.1f} ms per model per minibatch step "
+        f"(measured: {args.models} models x {args.steps + 1} steps)"
+    )
     print(f"  one model, {EPOCHS} epochs x {steps_per_epoch} steps: {per_model / 3600:.2f} h")
-    print(f"  one record's 100 out-models: {100 * per_model / 3600:.1f} h; all {models_total:,} models (100 in + {R} x 100 out): "
-          f"{models_total * per_model / 3600:,.0f} h on this device, per experiment")
+    print(
+        f"  one record's 100 out-models: {100 * per_model / 3600:.1f} h; "
+        f"all {models_total:,} models (100 in + {R} x 100 out): "
+        f"{models_total * per_model / 3600:,.0f} h on this device, per experiment"
+    )
 
     k_small, f_small = time_nngp(args.nngp_n)
     scale = N / args.nngp_n
     k_full, f_full = k_small * scale**2, f_small * scale**3
     print(f"NNGP at n={args.nngp_n:,}: kernel {k_small:.1f} s, factorisation + all-record LOOD {f_small:.1f} s")
-    print(f"  extrapolated to n={N:,}: kernel {k_full:.0f} s (x n^2), factorisation + LOOD {f_full:.0f} s (x n^3), total {(k_full + f_full) / 60:.1f} min")
+    print(
+        f"  extrapolated to n={N:,}: kernel {k_full:.0f} s (x n^2), factorisation + LOOD {f_full:.0f} s (x n^3), "
+        f"total {(k_full + f_full) / 60:.1f} min"
+    )
     per_record_nn = (N_OUT + N_IN) * per_model  # what one record's 100 + 100 retrainings cost alone
-    print(f"one record: retraining 100 in + 100 out models {per_record_nn / 3600:.1f} h vs NNGP LOOD {(k_full + f_full) / 60:.1f} min "
-          f"(which also gives every other record): ratio {per_record_nn / (k_full + f_full):,.0f}x")
+    print(
+        f"one record: retraining 100 in + 100 out models {per_record_nn / 3600:.1f} h "
+        f"vs NNGP LOOD {(k_full + f_full) / 60:.1f} min "
+        f"(which also gives every other record): ratio {per_record_nn / (k_full + f_full):,.0f}x"
+    )
     print("paper (Ye et al. 2024): 3.5 GPU-hours vs 2 GPU-minutes per record, ratio ~105x")
     gb = models_total * 4 * P / 1e9
-    print(f"disk: weights of all {models_total:,} models would take {gb:,.0f} GB per experiment (not kept by default: "
-          f"training.save_weights false); logits on the probe set take < 100 MB")
-    print(f"memory: kernel {8 * N * N / 1e9:.1f} GB float64 (+ its Cholesky factor and blocks: ~2.5 GB peak, bench_lood.py b)")
+    print(
+        f"disk: weights of all {models_total:,} models would take {gb:,.0f} GB per experiment (not kept by default: "
+        f"training.save_weights false); logits on the probe set take < 100 MB"
+    )
+    print(
+        f"memory: kernel {8 * N * N / 1e9:.1f} GB float64 "
+        "(+ its Cholesky factor and blocks: ~2.5 GB peak, bench_lood.py b)"
+    )
 
 
 if __name__ == "__main__":

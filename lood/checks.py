@@ -14,11 +14,15 @@ def check_records(records: np.ndarray | list[int] | int, n: int) -> np.ndarray:
         raise LoodInputError(f"record indices must be integers, got dtype {records.dtype}")
     bad = records[(records < 0) | (records >= n)]
     if len(bad):
-        raise LoodInputError(f"record indices {bad[:5].tolist()} out of range: the training set has {n} records (0..{n - 1})")
+        raise LoodInputError(
+            f"record indices {bad[:5].tolist()} out of range: the training set has {n} records (0..{n - 1})"
+        )
     return records.astype(np.int64)
 
 
-def check_duplicate_records(listed: list[int] | tuple[int, ...] | None, count: int, studied: np.ndarray, n: int) -> np.ndarray:
+def check_duplicate_records(
+    listed: list[int] | tuple[int, ...] | None, count: int, studied: np.ndarray, n: int
+) -> np.ndarray:
     """The records given m copies (groups.duplicate_records, else the first groups.duplicate_count studied ones).
 
     Each must be a studied record, whose out-models (trained without it) the duplicates reuse.
@@ -29,7 +33,9 @@ def check_duplicate_records(listed: list[int] | tuple[int, ...] | None, count: i
     records = np.asarray(listed, dtype=np.int64)
     bad = records[(records < 0) | (records >= n)]
     if len(bad):
-        raise LoodInputError(f"groups.duplicate_records {bad.tolist()} out of range: the dataset has {n} records (0..{n - 1})")
+        raise LoodInputError(
+            f"groups.duplicate_records {bad.tolist()} out of range: the dataset has {n} records (0..{n - 1})"
+        )
     unstudied = np.setdiff1d(records, studied)
     if len(unstudied):
         raise LoodInputError(

@@ -381,8 +381,12 @@ def prepare_dataset(cfg: dict, base_seed: int, source_path: str | Path | None = 
     X_test, y_test, test_source = held_out_records(X_source, y_source, cfg, base_seed, source_path)
     X_test = normalise_held_out(X_test, X_raw, cfg["normalise"])
     return {
-        "X": X, "y": y, "image_shape": np.asarray(shape, dtype=np.int64),
-        "X_test": X_test, "y_test": y_test, "test_source": np.asarray(test_source),
+        "X": X,
+        "y": y,
+        "image_shape": np.asarray(shape, dtype=np.int64),
+        "X_test": X_test,
+        "y_test": y_test,
+        "test_source": np.asarray(test_source),
     }
 
 

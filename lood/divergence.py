@@ -88,7 +88,9 @@ def kl_rank_one(s: np.ndarray, alpha_sq: np.ndarray, p_ii: np.ndarray, C: int) -
     return C / 2 * x_minus_log1p(s) + alpha_sq * s / (2 * p_ii)
 
 
-def single_query_lood(fit: GPFit, records: np.ndarray, p_ii: np.ndarray, u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def single_query_lood(
+    fit: GPFit, records: np.ndarray, p_ii: np.ndarray, u: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(kl, mse) at one query per entry, from u = K_qF P[:, i] and s = u² / (P_ii Σ_F(q))."""
     a = fit.alpha[records]
     kl = kl_rank_one(s, np.sum(a**2, axis=-1), p_ii, fit.alpha.shape[1])
@@ -134,7 +136,10 @@ def nngp_auc(
     Seeded Monte Carlo with n_samples per side; the standard error is DeLong's
     (placement values), exact in the limit of many samples. Ties count one half.
     """
-    mean_D, mean_F = np.atleast_1d(np.asarray(mean_D, dtype=np.float64)), np.atleast_1d(np.asarray(mean_F, dtype=np.float64))
+    mean_D, mean_F = (
+        np.atleast_1d(np.asarray(mean_D, dtype=np.float64)),
+        np.atleast_1d(np.asarray(mean_F, dtype=np.float64)),
+    )
     var_D, var_F = float(var_D), float(var_F)
     if not (var_D > 0 and var_F > 0) or int(n_samples) < 2:
         raise LoodInputError(f"nngp_auc needs positive variances and n_samples >= 2; got {var_D}, {var_F}, {n_samples}")

@@ -138,8 +138,12 @@ def lissa(
     radius = spectral_radius(probe_hvp, n_params(like), like[0], seed)
     if settings.lissa_scale == "auto":  # the scale follows the estimated radius (lood.step_size, issue 13)
         settings = replace(settings, lissa_scale=step_size.lissa_scale(radius, settings.damping))
-        log.info("influence.lissa_scale auto: %.4g (Hessian spectral radius about %.4g, damping %g)",
-                 settings.lissa_scale, radius, settings.damping)
+        log.info(
+            "influence.lissa_scale auto: %.4g (Hessian spectral radius about %.4g, damping %g)",
+            settings.lissa_scale,
+            radius,
+            settings.damping,
+        )
     _check_scale(radius + settings.damping, settings)
     # A full-batch recursion is deterministic: repeating it would give the same answer.
     repeats = 1 if full else int(settings.lissa_repeats)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -23,7 +23,7 @@ if set(ACTIVATIONS) != set(enum("activation")):  # the schema's enum is the one 
     raise ImportError(f"kernel.ACTIVATIONS {sorted(ACTIVATIONS)} differ from the schema's {enum('activation')}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stax_kernel_fn(key: tuple) -> Callable:
     depth, act, bias, w_std, b_std = key
     b = b_std if bias else None
@@ -39,7 +39,7 @@ def kernel_fn(arch: Arch) -> Callable:
     return stax_kernel_fn(arch.kernel_key)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tile_fn(key: tuple, d: int) -> Callable:
     """Jitted (Gram tile, squared norms) -> (NNGP tile, diag K(X1, X1)), for inputs of dimension d."""
     fn = stax_kernel_fn(key)
@@ -48,8 +48,13 @@ def _tile_fn(key: tuple, d: int) -> Callable:
     def tile(gram, sq1, sq2):
         template = identity(jnp.zeros((1, d)), jnp.zeros((1, d)))
         k = template.replace(
-            ntk=None, x1_is_x2=False, nngp=gram / d, cov1=sq1 / d, cov2=sq2 / d,
-            shape1=(gram.shape[0], d), shape2=(gram.shape[1], d),
+            ntk=None,
+            x1_is_x2=False,
+            nngp=gram / d,
+            cov1=sq1 / d,
+            cov2=sq2 / d,
+            shape1=(gram.shape[0], d),
+            shape2=(gram.shape[1], d),
         )
         out = fn(k, get=("nngp", "cov1"))
         return out.nngp, out.cov1
@@ -151,7 +156,7 @@ def nngp_diag(X: np.ndarray, arch: Arch, block_size: int) -> np.ndarray:
     return kernel_and_diag(X, X[:1], arch, block_size)[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _standard_ntk_fn(key: tuple, width: int) -> Callable:
     depth, act, bias, w_std, b_std = key
     b = b_std if bias else None

@@ -61,7 +61,9 @@ def lira_confidence(logits: np.ndarray, labels: np.ndarray | int) -> np.ndarray:
     return z_y - logsumexp(others, axis=-1)
 
 
-def half_splits(n_in: int, n_out: int, splits: int, seed: int | np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def half_splits(
+    n_in: int, n_out: int, splits: int, seed: int | np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays (splits, .) of the reference and held-out halves: ref_in, held_in, ref_out, held_out."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     perms_in, perms_out = [], []
@@ -97,17 +99,23 @@ def _lr_auc(feat_in: np.ndarray, feat_out: np.ndarray, split: tuple[np.ndarray, 
 
 def _check_logits(in_logits: np.ndarray, out_logits: np.ndarray) -> None:
     if in_logits.ndim != 2 or out_logits.ndim != 2 or in_logits.shape[1] != out_logits.shape[1]:
-        raise LoodInputError(f"in/out logits must be (models, classes) with equal classes, got {in_logits.shape} and {out_logits.shape}")
+        raise LoodInputError(
+            f"in/out logits must be (models, classes) with equal classes, got {in_logits.shape} and {out_logits.shape}"
+        )
     if min(len(in_logits), len(out_logits)) < MIN_MODELS:
         raise LoodInputError(
-            f"the attack needs at least {MIN_MODELS} in- and {MIN_MODELS} out-models, got {len(in_logits)} and {len(out_logits)} (training.n_in / n_out)"
+            f"the attack needs at least {MIN_MODELS} in- and {MIN_MODELS} out-models, "
+            f"got {len(in_logits)} and {len(out_logits)} (training.n_in / n_out)"
         )
     if not (np.all(np.isfinite(in_logits)) and np.all(np.isfinite(out_logits))):
         raise LoodInputError("model logits contain NaN or inf: training diverged; lower training.lr")
 
 
 def diff_unbiased(in_logits: np.ndarray, out_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(diff, diff_raw) along the model axis -2 of (..., M, C) logits: mean_c Δ̂_c² minus its noise floor (docs/math.md §9)."""
+    """(diff, diff_raw) along the model axis -2 of (..., M, C) logits.
+
+    diff_raw = mean_c Δ̂_c²; diff subtracts its noise floor (docs/math.md §9).
+    """
     m_in, m_out = in_logits.shape[-2], out_logits.shape[-2]
     raw = ((in_logits.mean(axis=-2) - out_logits.mean(axis=-2)) ** 2).mean(axis=-1)
     floor = (in_logits.var(axis=-2, ddof=1) / m_in + out_logits.var(axis=-2, ddof=1) / m_out).mean(axis=-1)
@@ -121,7 +129,7 @@ def auc_p_value(auc_mean: float, held_in: int, held_out: int) -> float:
 
 
 def mia_record(in_logits: np.ndarray, out_logits: np.ndarray, label: int, splits: int, seed: int) -> dict[str, float]:
-    """Attack AUC (mean, std over half-splits, p-value), prediction difference (unbiased, raw, bootstrap SE) and LiRA AUC."""
+    """Attack AUC (mean, std over half-splits, p-value), prediction difference (unbiased, raw, SE), LiRA AUC."""
     in_logits = np.asarray(in_logits, dtype=np.float64)
     out_logits = np.asarray(out_logits, dtype=np.float64)
     _check_logits(in_logits, out_logits)
@@ -155,15 +163,22 @@ LANDSCAPE_COLUMNS = ["record", "t", "auc", "auc_std", "diff", "auc_p", "diff_raw
 
 
 def mia_table(
-    records: Sequence[int], labels: Sequence[int], in_logits: np.ndarray, out_logits: np.ndarray, splits: int, base_seed: int
+    records: Sequence[int],
+    labels: Sequence[int],
+    in_logits: np.ndarray,
+    out_logits: np.ndarray,
+    splits: int,
+    base_seed: int,
 ) -> pd.DataFrame:
     """One row per record: in_logits (Min, R, C), out_logits (R, Mout, C); seed int_seed(base, 'mia', record)."""
     in_logits, out_logits = np.asarray(in_logits), np.asarray(out_logits)
     R = len(records)
     if len(labels) != R or in_logits.shape[1] != R or out_logits.shape[0] != R:
-        raise LoodInputError(f"{R} records but {len(labels)} labels, in-logits {in_logits.shape}, out-logits {out_logits.shape}")
+        raise LoodInputError(
+            f"{R} records but {len(labels)} labels, in-logits {in_logits.shape}, out-logits {out_logits.shape}"
+        )
     rows = []
-    for j, (rec, lab) in enumerate(zip(records, labels)):
+    for j, (rec, lab) in enumerate(zip(records, labels, strict=True)):
         res = mia_record(in_logits[:, j], out_logits[j], int(lab), splits, seeds.int_seed(base_seed, "mia", int(rec)))
         rows.append({"record": int(rec), **res})
     return pd.DataFrame(rows, columns=MIA_COLUMNS)
@@ -182,9 +197,11 @@ def mia_landscape_table(
     in_p, out_p = np.asarray(in_probe_logits), np.asarray(out_probe_logits)
     R, T = len(records), len(t)
     if len(labels) != R or in_p.shape[1:3] != (R, T) or out_p.shape[0] != R or out_p.shape[2] != T:
-        raise LoodInputError(f"{R} records x {T} offsets but {len(labels)} labels, in-logits {in_p.shape}, out-logits {out_p.shape}")
+        raise LoodInputError(
+            f"{R} records x {T} offsets but {len(labels)} labels, in-logits {in_p.shape}, out-logits {out_p.shape}"
+        )
     rows = []
-    for j, (rec, lab) in enumerate(zip(records, labels)):
+    for j, (rec, lab) in enumerate(zip(records, labels, strict=True)):
         seed = seeds.int_seed(base_seed, "mia", int(rec))
         for k, tk in enumerate(t):
             res = mia_record(in_p[:, j, k], out_p[j, :, k], int(lab), splits, seed)

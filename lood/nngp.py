@@ -7,8 +7,8 @@ table of the same training set then shares (pass the returned NNGP around).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -52,7 +52,11 @@ def lood_table(gp: NNGP, records: np.ndarray, auc_samples: int, base_seed: int) 
     res = lood_at_records(gp.fit, gp.K_diag, records)
     aucs = [
         nngp_auc(
-            res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], auc_samples,
+            res["mean_D"][j],
+            res["var_D"][j],
+            res["mean_F"][j],
+            res["var_F"][j],
+            auc_samples,
             seeds.int_seed(base_seed, "nngp_auc", int(r)),
         )
         for j, r in enumerate(records)

@@ -6,7 +6,7 @@ Adam gradient ascent with jax.grad through the NNGP kernel, from the rank-one cl
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,15 @@ def optimise_queries(
     for j, r in enumerate(records):
         noise = query.init_noise * seeds.rng(base_seed, "query", int(r)).standard_normal(gp.X.shape[1])
         start = (gp.X[r] if query.init == "data" else gp.X.mean(axis=0)) + noise
-        vals, best_q, best = ascend(jnp.asarray(start), float(query.lr), X_dev, L_dev, jnp.asarray(P[:, j]), jnp.asarray(fit.alpha[r]), float(P[r, j]))
+        vals, best_q, best = ascend(
+            jnp.asarray(start),
+            float(query.lr),
+            X_dev,
+            L_dev,
+            jnp.asarray(P[:, j]),
+            jnp.asarray(fit.alpha[r]),
+            float(P[r, j]),
+        )
         best_q = np.asarray(best_q)
         per_record[int(r)] = {"query": best_q, "trajectory": np.asarray(vals), "start": start}
         z = gp.X[r]

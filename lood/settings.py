@@ -9,9 +9,10 @@ Snakemake's `validate` (or `lood.config.fill_defaults`) has filled the defaults 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -97,7 +98,13 @@ class Arch(_Section):
     @property
     def kernel_key(self) -> tuple[int, str, bool, float, float]:
         """What the infinite-width kernel depends on (the width does not enter it)."""
-        return (int(self.depth), self.activation, bool(self.bias), float(self.w_std), float(self.b_std) if self.bias else 0.0)
+        return (
+            int(self.depth),
+            self.activation,
+            bool(self.bias),
+            float(self.w_std),
+            float(self.b_std) if self.bias else 0.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,9 @@ class NNGPSettings(_Section):
         if isinstance(self.sigma2, str):
             check_choice(self.sigma2, "sigma2_rule", "nngp.sigma2")
         elif not self.sigma2 >= 0:
-            raise LoodInputError(f"nngp.sigma2 must be a number >= 0 or one of {', '.join(enum('sigma2_rule'))}, got {self.sigma2}")
+            raise LoodInputError(
+                f"nngp.sigma2 must be a number >= 0 or one of {', '.join(enum('sigma2_rule'))}, got {self.sigma2}"
+            )
 
     @property
     def rule(self) -> str:
@@ -244,7 +253,11 @@ class CanarySettings(_Section):
     max_fraction: float
 
     def __post_init__(self) -> None:
-        if int(self.noise_count) < 0 or int(self.flipped_count) < 0 or int(self.noise_count) + int(self.flipped_count) < 1:
+        if (
+            int(self.noise_count) < 0
+            or int(self.flipped_count) < 0
+            or int(self.noise_count) + int(self.flipped_count) < 1
+        ):
             raise LoodInputError(
                 "canaries.noise_count and canaries.flipped_count must be >= 0 with at least one canary; "
                 f"got {self.noise_count}, {self.flipped_count}"
@@ -305,7 +318,8 @@ class AuditSettings(_Section):
             check_choice(self.sigma2, "sigma2_rule", "audit.sigma2")
         elif self.sigma2 is not None and not self.sigma2 >= 0:
             raise LoodInputError(
-                f"audit.sigma2 must be null, a number >= 0 or one of {', '.join(enum('sigma2_rule'))}, got {self.sigma2}"
+                f"audit.sigma2 must be null, a number >= 0 or one of {', '.join(enum('sigma2_rule'))}, "
+                f"got {self.sigma2}"
             )
         if int(self.sigma2_records) < 2 or int(self.top) < 1 or not self.progress_seconds > 0:
             raise LoodInputError(

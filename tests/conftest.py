@@ -11,7 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "schemas", "envs", "profiles", "report", "config", "lood"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "config.yaml",
+    "rules",
+    "workflow_scripts",
+    "schemas",
+    "envs",
+    "profiles",
+    "report",
+    "config",
+    "lood",
+]
 
 
 def copy_workflow(dest: Path) -> Path:

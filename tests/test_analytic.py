@@ -1,6 +1,11 @@
-"""The analytic side (lood.kernel, gp, divergence, nngp, query) against independent references: closed-form kernels, brute-force refits, Monte Carlo, quadrature."""
+"""The analytic side (lood.kernel, gp, divergence, nngp, query) against independent references.
+
+Closed-form kernels, brute-force refits, Monte Carlo, quadrature.
+"""
 
 from __future__ import annotations
+
+from dataclasses import asdict, replace
 
 import jax
 import mpmath
@@ -10,15 +15,13 @@ import pytest
 import scipy.integrate
 from scipy.stats import multivariate_normal, norm
 
-from dataclasses import asdict, replace
-
 from lood import divergence, nngp, query, seeds
+from lood.data import make_probes
 from lood.divergence import kl_lood, lood_at_records, mse_lood, nngp_auc, x_minus_log1p, x_minus_log1p_jnp
+from lood.errors import LoodInputError
 from lood.gp import fit_gp, loo_posteriors, posterior, targets
 from lood.kernel import kernel_fn, nngp_diag, nngp_kernel
 from lood.settings import Arch, ProbeSettings, QuerySettings
-from lood.data import make_probes
-from lood.errors import LoodInputError
 
 RELU = Arch(depth=2, width=64, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
 BS = 2048  # kernel tile size
@@ -110,7 +113,12 @@ def test_loo_posteriors_match_refit(data, record):
     Y = targets(y, None)
     sigma2 = 0.1
     rng = np.random.default_rng(record)
-    query_sets = [rng.random((1, 6)), rng.random((5, 6)), X[[record, 3, 30]], np.vstack([X[record], rng.random((2, 6))])]
+    query_sets = [
+        rng.random((1, 6)),
+        rng.random((5, 6)),
+        X[[record, 3, 30]],
+        np.vstack([X[record], rng.random((2, 6))]),
+    ]
     K = nngp_kernel(X, None, RELU, BS)
     fit = fit_gp(K, Y, sigma2)
     assert fit.jitter == 0.0
@@ -123,7 +131,9 @@ def test_loo_posteriors_match_refit(data, record):
         mean_D, cov_D = loo_posteriors(fit, record, K_QF, K_QQ)
         # Brute force: a new kernel on X without the record, a new solve.
         X_D = X[keep]
-        ref_mD, ref_cD = gp_posterior(nngp_kernel(Q, X_D, RELU, BS), K_QQ, nngp_kernel(X_D, None, RELU, BS), Y[keep], sigma2)
+        ref_mD, ref_cD = gp_posterior(
+            nngp_kernel(Q, X_D, RELU, BS), K_QQ, nngp_kernel(X_D, None, RELU, BS), Y[keep], sigma2
+        )
         assert rel_err(mean_D, ref_mD) <= 1e-8 and rel_err(cov_D, ref_cD) <= 1e-8
         kl = kl_lood(mean_D, cov_D, mean_F, cov_F)
         assert kl == pytest.approx(gauss_kl(ref_mD, ref_cD, ref_mF, ref_cF), rel=1e-8)
@@ -196,7 +206,9 @@ def test_x_minus_log1p_against_mpmath(x):
     assert float(x_minus_log1p(x)) == pytest.approx(ref, rel=1e-12, abs=0)
     assert float(x_minus_log1p_jnp(x)) == pytest.approx(ref, rel=1e-12, abs=0)
     lam = 1.0 + x  # the eigenvalue form, exact for the float λ
-    assert float(divergence._lam_term(lam)) == pytest.approx(float(lam - 1 - mpmath.log(mpmath.mpf(lam))), rel=1e-10, abs=0)
+    assert float(divergence._lam_term(lam)) == pytest.approx(
+        float(lam - 1 - mpmath.log(mpmath.mpf(lam))), rel=1e-10, abs=0
+    )
 
 
 # ----------------------------------------------------------------------------- NNGP AUC
@@ -228,7 +240,9 @@ def auc_1d_quadrature(mD, vD, mF, vF):
         return inside if a < 0 else 1.0 - inside
 
     sd = np.sqrt(vD)
-    val, _ = scipy.integrate.quad(lambda x: norm.pdf(x, mD, sd) * p_in_above(g(x)), mD - 12 * sd, mD + 12 * sd, limit=200, points=[mD, mF])
+    val, _ = scipy.integrate.quad(
+        lambda x: norm.pdf(x, mD, sd) * p_in_above(g(x)), mD - 12 * sd, mD + 12 * sd, limit=200, points=[mD, mF]
+    )
     return val
 
 
@@ -342,8 +356,16 @@ def test_query_gradient_matches_finite_differences(data, activation):
 
 def test_optimise_queries(data):
     X, y = data
-    table, per = query.optimise_queries(nngp.prepare(X, y, RELU, 0.1, BS), np.array([2, 9]), QuerySettings("data", 0.0, 30, 0.02), base_seed=1)
-    assert list(table.columns) == ["record", "lood_at_record", "lood_optimised", "distance_to_record", "cosine_to_record"]
+    table, per = query.optimise_queries(
+        nngp.prepare(X, y, RELU, 0.1, BS), np.array([2, 9]), QuerySettings("data", 0.0, 30, 0.02), base_seed=1
+    )
+    assert list(table.columns) == [
+        "record",
+        "lood_at_record",
+        "lood_optimised",
+        "distance_to_record",
+        "cosine_to_record",
+    ]
     for row in table.itertuples():
         traj = per[row.record]["trajectory"]
         assert traj.shape == (31,) and np.all(np.isfinite(traj))
@@ -355,7 +377,9 @@ def test_optimise_queries(data):
 
         cos = cosine_similarity(per[row.record]["query"][None], X[row.record][None])[0, 0]
         assert row.cosine_to_record == pytest.approx(cos, rel=1e-10)
-    t2, per2 = query.optimise_queries(nngp.prepare(X, y, RELU, 0.1, BS), np.array([9]), QuerySettings("noise", 0.5, 20, 0.05), base_seed=1)
+    t2, per2 = query.optimise_queries(
+        nngp.prepare(X, y, RELU, 0.1, BS), np.array([9]), QuerySettings("noise", 0.5, 20, 0.05), base_seed=1
+    )
     start = X.mean(0) + 0.5 * seeds.rng(1, "query", 9).standard_normal(6)
     assert np.allclose(per2[9]["start"], start)
     traj = per2[9]["trajectory"]

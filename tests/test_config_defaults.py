@@ -14,9 +14,10 @@ import yaml
 from snakemake.utils import validate
 
 import lood
-from conftest import ROOT
 from lood import settings
 from lood.config import fill_defaults
+
+from conftest import ROOT
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 
@@ -95,3 +96,25 @@ def test_enums_have_one_home():
 
     assert tuple(ACTIVATIONS) == settings.enum("activation")
     assert settings.schema()["properties"]["model"]["properties"]["activation"] == {"$ref": "#/$defs/activation"}
+
+
+# config.yaml's own facts about the default experiment: values that deliberately differ from the
+# schema's generic defaults. Every other key config.yaml shows (for its comments) must equal the default.
+EXPERIMENT_FACTS = {("data", "classes"), ("data", "n_records"), ("figures", "activation")}
+
+
+def test_config_yaml_restates_no_default_differently():
+    """A key shown in config.yaml with another value than the schema's default would be a second home for it."""
+    c = yaml.safe_load((ROOT / "config.yaml").read_text())
+    filled = fill_defaults(sparse_config(), SCHEMA)
+    drift = [
+        f"{section}.{key}: config.yaml {value!r}, schema default {filled[section][key]!r}"
+        for section, values in c.items()
+        if isinstance(values, dict) and section in settings.schema()["properties"]
+        for key, value in values.items()
+        if (section, key) not in EXPERIMENT_FACTS
+        and key in filled.get(section, {})
+        and key not in sparse_config()[section]
+        and value != filled[section][key]
+    ]
+    assert not drift, drift

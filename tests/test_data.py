@@ -393,11 +393,12 @@ def test_networks_nngp_and_lr_see_the_same_normalised_inputs(workflow_copy):
     import torch
     import yaml
 
-    from conftest import snakemake
     from lood.nngp import lood_table, prepare
     from lood.settings import Arch, Training
     from lood.step_size import lr_table
     from lood.train import forward
+
+    from conftest import snakemake
 
     override = {
         "data": {"normalise": "standardise"},
@@ -407,9 +408,13 @@ def test_networks_nngp_and_lr_see_the_same_normalised_inputs(workflow_copy):
     }
     (workflow_copy / "normalised.yaml").write_text(yaml.safe_dump(override))
     targets = ["results/relu/nn/in/chunk0.npz", "results/relu/nngp/lood.csv", "results/relu/nn/lr.csv"]
-    run = snakemake(workflow_copy, *targets, "--cores", "2", "--configfile", "tests/configs/tiny.yaml", "normalised.yaml")
+    run = snakemake(
+        workflow_copy, *targets, "--cores", "2", "--configfile", "tests/configs/tiny.yaml", "normalised.yaml"
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    cfg = fill_defaults(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()), ROOT / "schemas/config.schema.yaml")
+    cfg = fill_defaults(
+        yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()), ROOT / "schemas/config.schema.yaml"
+    )
     with np.load(workflow_copy / "results/data/dataset.npz") as f:
         X, y = f["X"], f["y"]
     raw = prepare_dataset({**cfg["data"], "normalise": "none"}, cfg["seed"])["X"]

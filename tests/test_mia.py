@@ -24,7 +24,9 @@ def test_auc_matches_sklearn_with_ties():
         pos, neg = rng.integers(0, 5, rng.integers(1, 30)), rng.integers(0, 6, rng.integers(1, 30))
         assert mia.auc(pos, neg) == pytest.approx(sk_auc(pos, neg), abs=1e-12)
     batch_pos, batch_neg = rng.normal(size=(4, 10)), rng.normal(size=(4, 7))
-    np.testing.assert_allclose(mia.auc(batch_pos, batch_neg), [sk_auc(p, n) for p, n in zip(batch_pos, batch_neg)])
+    np.testing.assert_allclose(
+        mia.auc(batch_pos, batch_neg), [sk_auc(p, n) for p, n in zip(batch_pos, batch_neg, strict=True)]
+    )
     assert mia.auc([1.0, 1.0], [1.0]) == 0.5
 
 
@@ -79,7 +81,7 @@ def test_splits_reproduced_with_scipy():
         return np.log(p / (1 - p))[:, None]
 
     aucs, liras = [], []
-    for ref_in, held_in, ref_out, held_out in zip(*mia.half_splits(120, 10, splits, seed=7)):
+    for ref_in, held_in, ref_out, held_out in zip(*mia.half_splits(120, 10, splits, seed=7), strict=True):
         for feat_in, feat_out, out in ((in_logits, out_logits, aucs), (phi(in_logits), phi(out_logits), liras)):
             g_in, g_out = fitted(feat_in[ref_in]), fitted(feat_out[ref_out])
             score = lambda x: np.atleast_1d(g_in.logpdf(x) - g_out.logpdf(x))  # noqa: E731
@@ -96,7 +98,10 @@ def test_splits_reproduced_with_scipy():
 def test_singular_covariance_is_handled_by_the_ridge():
     rng = np.random.default_rng(8)
     first = rng.normal(size=(40, 1))
-    in_logits, out_logits = np.c_[first[:20] + 3, -first[:20] - 3], np.c_[first[20:], -first[20:]]  # outputs sum to 0 exactly
+    in_logits, out_logits = (
+        np.c_[first[:20] + 3, -first[:20] - 3],
+        np.c_[first[20:], -first[20:]],
+    )  # outputs sum to 0 exactly
     res = mia.mia_record(in_logits, out_logits, 0, 10, seed=0)
     assert res["auc"] > 0.9 and np.isfinite(res["auc_std"])
 
@@ -130,8 +135,9 @@ def test_auc_p_value_is_valid_and_conservative_under_no_leakage():
     assert mia.auc_p_value(0.5, 50, 30) == pytest.approx(0.5)
     assert mia.auc_p_value(0.5 + 1.6448536 * np.sqrt(v0), 50, 30) == pytest.approx(0.05, rel=1e-4)
     # identical in- and out-distributions: rejections at 5% are at most 5% (up to Monte Carlo error)
-    ps = np.array([mia.mia_record(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), 0, 10, seed=s)["auc_p"]
-                   for s in range(400)])
+    ps = np.array(
+        [mia.mia_record(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), 0, 10, seed=s)["auc_p"] for s in range(400)]
+    )
     assert np.mean(ps < 0.05) <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / 400)
     strong = mia.mia_record(rng.normal(size=(40, 2)) + [3.0, 0.0], rng.normal(size=(40, 2)), 0, 10, seed=0)
     assert strong["auc_p"] < 1e-6
@@ -165,7 +171,9 @@ def test_mia_table_and_landscape_use_per_record_seeds():
     cols = ["auc", "auc_std", "auc_p", "diff", "diff_raw"]
     np.testing.assert_allclose(at_zero[cols], table[cols])
     row = land[(land["record"] == 8) & (land["t"] == -1.0)].iloc[0]
-    assert row["auc"] == pytest.approx(mia.mia_record(in_p[:, 1, 0], out_p[1, :, 0], 1, 5, seeds.int_seed(11, "mia", 8))["auc"])
+    assert row["auc"] == pytest.approx(
+        mia.mia_record(in_p[:, 1, 0], out_p[1, :, 0], 1, 5, seeds.int_seed(11, "mia", 8))["auc"]
+    )
 
 
 def test_bad_inputs_are_input_errors():

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
 from lood.config import fill_defaults
 from lood.data import prepare_dataset
 from lood.errors import LoodInputError
@@ -27,6 +26,8 @@ from lood.step_size import (
     stable_lr,
 )
 from lood.train import forward, init_params, train_models
+
+from conftest import ROOT
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -55,7 +56,9 @@ def test_ntk_matches_the_empirical_tangent_kernel_of_the_trained_network(act, bi
     for seed in range(40):
         p = [q.double().requires_grad_() for q in init_params(a, 5, 1, seed)]
         f = forward(p, torch.as_tensor(X), a)[:, 0]
-        J = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(f[i], p, retain_graph=True)]) for i in range(6)])
+        J = torch.stack(
+            [torch.cat([g.reshape(-1) for g in torch.autograd.grad(f[i], p, retain_graph=True)]) for i in range(6)]
+        )
         Ks.append((J @ J.T).numpy())
     theta = ntk_kernel(X, a)
     # Monte Carlo over 40 networks of width 256: a few percent; the width enters the kernel (~linearly).
@@ -90,7 +93,7 @@ def test_loss_curvature_is_the_top_eigenvalue_of_the_loss_hessian_in_the_logits(
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_bound_is_sharp_for_full_batch_gradient_descent_on_a_linear_model(momentum):
-    """Depth 0: the network is linear, its linearisation exact, so GD converges just below the bound and diverges just above."""
+    """Depth 0: the network is linear and its linearisation exact: GD converges just below the bound, diverges above."""
     rng = np.random.default_rng(3)
     X, y = rng.normal(size=(40, 6)) * 3, rng.integers(0, 3, 40)
     a, tr = arch(depth=0, w_std=1.0), training(batch_size=40, epochs=300, momentum=momentum, loss="mse")
@@ -147,7 +150,9 @@ def diverged(X, y, a, tr, lr, n_models=100) -> int:
     params = train_models(X, y, a, replace(tr, lr=lr), list(range(n_models)), return_params=True).params
     with torch.no_grad():
         logits = forward(params, torch.as_tensor(X, dtype=torch.float32), a).numpy()
-    return int((~np.isfinite(logits).reshape(n_models, -1).all(1) | (np.abs(logits).reshape(n_models, -1).max(1) > 1e6)).sum())
+    return int(
+        (~np.isfinite(logits).reshape(n_models, -1).all(1) | (np.abs(logits).reshape(n_models, -1).max(1) > 1e6)).sum()
+    )
 
 
 def digits(n=150):

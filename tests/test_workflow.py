@@ -103,7 +103,10 @@ def test_jobs_never_hold_more_threads_than_cores(tiny_run):
 def test_peak_threads_reads_overlaps_from_a_log():
     def start(jobid, threads=1):
         extra = f"    threads: {threads}\n" if threads > 1 else ""
-        return f"[Sun Nov 29 09:22:20 2026]\nlocalrule train:\n    output: x{jobid}\n    jobid: {jobid}\n{extra}    resources: tmpdir=/tmp\nShell command: None\n"
+        return (
+            f"[Sun Nov 29 09:22:20 2026]\nlocalrule train:\n    output: x{jobid}\n    jobid: {jobid}\n"
+            f"{extra}    resources: tmpdir=/tmp\nShell command: None\n"
+        )
 
     def finish(jobid):
         return f"[Sun Nov 29 09:22:21 2026]\nFinished jobid: {jobid} (Rule: train)\n"
@@ -117,7 +120,9 @@ def test_experiments_share_data_and_records(tiny_run):
     a = np.load(tiny_run / "results/relu/data/dataset.npz")
     b = np.load(tiny_run / "results/gelu/data/dataset.npz")
     np.testing.assert_array_equal(a["X"], b["X"])
-    pd.testing.assert_frame_equal(pd.read_csv(tiny_run / "results/relu/records.csv"), pd.read_csv(tiny_run / "results/gelu/records.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tiny_run / "results/relu/records.csv"), pd.read_csv(tiny_run / "results/gelu/records.csv")
+    )
 
 
 def test_second_run_does_nothing(tiny_run):

@@ -10,11 +10,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def setup(snakemake) -> logging.Logger:
-    """Log to snakemake.log[0] (and stderr), record uncaught errors there, and cap BLAS threads at the rule's threads."""
+    """Log to snakemake.log[0] (and stderr), record uncaught errors there, cap BLAS threads at the rule's threads."""
     handlers = [logging.StreamHandler(sys.stderr)]
     if snakemake.log:
         handlers.append(logging.FileHandler(snakemake.log[0], mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )
     log = logging.getLogger(snakemake.rule)
 
     def hook(kind, value, tb):

@@ -1,6 +1,6 @@
-from _common import setup
-
 from lood.blas import use_safe_core
+
+from _common import setup
 
 use_safe_core()  # OpenBLAS reads OPENBLAS_CORETYPE once, when NumPy loads it: before any numeric import
 

@@ -1,10 +1,11 @@
 import json
 
 import pandas as pd
-from _common import setup
 
 from lood.audit import report_markdown
 from lood.io import atomic_path
+
+from _common import setup
 
 log = setup(snakemake)
 info = json.loads(open(snakemake.input.info).read())

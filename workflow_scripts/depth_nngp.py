@@ -1,10 +1,11 @@
 import numpy as np
 import pandas as pd
-from _common import setup
 
 from lood.depth import depth_sweep
 from lood.io import load_npz, save_csv
 from lood.settings import DepthSettings, NNGPSettings
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)

@@ -1,6 +1,6 @@
-from _common import setup
-
 from lood.data import download_cifar10
+
+from _common import setup
 
 log = setup(snakemake)
 path = download_cifar10(snakemake.output.archive, url=snakemake.params.url, md5=snakemake.params.md5)

@@ -1,8 +1,9 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import load_npz, save_csv
 from lood.mia import mia_landscape_table, mia_table, stack_logits
+
+from _common import setup
 
 log = setup(snakemake)
 table = pd.read_csv(snakemake.input.records)

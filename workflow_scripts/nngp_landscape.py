@@ -1,10 +1,11 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import load_npz, save_csv
 from lood.nngp import landscape_table, prepare
 from lood.settings import Arch, NNGPSettings
 from lood.sigma2 import read_sigma2
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)

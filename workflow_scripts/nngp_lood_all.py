@@ -1,10 +1,11 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import load_npz, save_csv
 from lood.nngp import lood_all_table, prepare
 from lood.settings import Arch, NNGPSettings
 from lood.sigma2 import read_sigma2
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
@@ -13,4 +14,6 @@ sigma2 = read_sigma2(pd.read_csv(snakemake.input.sigma2))  # chosen by rule choo
 gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), sigma2, nngp.block_size)
 table = lood_all_table(gp).assign(sigma2=sigma2)
 save_csv(snakemake.output.lood_all, table)
-log.info("KL-LOOD of all %d training records: median %.4g, max %.4g", len(table), table["kl"].median(), table["kl"].max())
+log.info(
+    "KL-LOOD of all %d training records: median %.4g, max %.4g", len(table), table["kl"].median(), table["kl"].max()
+)

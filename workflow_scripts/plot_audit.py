@@ -1,11 +1,12 @@
 import json
 
 import pandas as pd
-from _common import setup
 
 from lood.io import load_npz
 from lood.plots import save_figure
 from lood.plots_audit import most_exposed_figure
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)

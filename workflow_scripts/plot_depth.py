@@ -1,9 +1,10 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import save_csv
 from lood.plots import save_figure
 from lood.plots_depth import depth_figure
+
+from _common import setup
 
 log = setup(snakemake)
 fig, points = depth_figure(pd.read_csv(snakemake.input.sweep), pd.read_csv(snakemake.input.networks))
@@ -12,5 +13,9 @@ save_csv(snakemake.output.points, points)
 for _, p in points.iterrows():
     log.info(
         "%s (depth %d): median MIA AUC %.3f; median NNGP AUC %.4f (sweep sigma2), %.4f (experiment's sigma2)",
-        p["experiment"], p["depth"], p["mia_auc_median"], p["auc_nngp_sweep"], p["auc_nngp_experiment"],
+        p["experiment"],
+        p["depth"],
+        p["mia_auc_median"],
+        p["auc_nngp_sweep"],
+        p["auc_nngp_experiment"],
     )

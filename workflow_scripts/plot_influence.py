@@ -1,8 +1,9 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import save_csv
 from lood.plots import influence_figure, save_figure
+
+from _common import setup
 
 log = setup(snakemake)
 fig, table = influence_figure(pd.read_csv(snakemake.input.scores), snakemake.params.bootstrap, snakemake.params.seed)

@@ -1,10 +1,11 @@
 from pathlib import Path
 
 import pandas as pd
-from _common import setup
 
 from lood.io import load_npz
 from lood.plots import reconstruction_figure, save_figure
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)

@@ -1,13 +1,17 @@
 import pandas as pd
-from _common import setup
 
 from lood.io import load_npz
 from lood.plots import save_figure, vulnerable_figure
 
+from _common import setup
+
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 fig = vulnerable_figure(
-    pd.read_csv(snakemake.input.lood_all), pd.read_csv(snakemake.input.mia), dataset["X"],
-    tuple(dataset["image_shape"]), snakemake.params.gallery,
+    pd.read_csv(snakemake.input.lood_all),
+    pd.read_csv(snakemake.input.mia),
+    dataset["X"],
+    tuple(dataset["image_shape"]),
+    snakemake.params.gallery,
 )
 save_figure(fig, snakemake.output.png, snakemake.output.pdf)

@@ -1,7 +1,7 @@
-from _common import setup
-
 from lood.data import select_records
 from lood.io import load_npz, save_csv
+
+from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)

@@ -19,7 +19,12 @@ from lood.checks import check_records
 from lood.errors import LoodInputError
 from lood.seeds import int_seed
 from lood.settings import Arch, Training
-from lood.train import shared_order_seed, train_models
+from lood.train import train_models
+
+
+def _order_seed(training: Training, base_seed: int, role: str, *keys: int) -> int | None:
+    """One group's shared data-order seed on this module's own seed paths; None when each model has its own order."""
+    return None if training.data_order == "per_model" else int_seed(base_seed, role, *keys)
 
 
 def copies_training_set(X: np.ndarray, y: np.ndarray, record: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +56,7 @@ def train_with_copies(
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
         X_m, y_m = copies_training_set(X, y, int(r), int(m))
         model_seeds = [int_seed(base_seed, "train_in", int(m), int(r), k) for k in range(int(training.n_in))]
-        order = shared_order_seed(training, base_seed, "train_in_order", int(m), int(r))
+        order = _order_seed(training, base_seed, "train_in_order", int(m), int(r))
         res = train_models(X_m, y_m, arch, training, model_seeds, eval_X=eval_X, n_classes=C, order_seed=order)
         out.append(res.logits)
     return np.stack(out)
@@ -62,7 +67,7 @@ def train_canary_in(
 ) -> np.ndarray:
     """Logits (n_in, P, C) of in-models trained on the canary-augmented set (X, y)."""
     model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
-    order = shared_order_seed(training, base_seed, "train_in_order", 1, 0)
+    order = _order_seed(training, base_seed, "train_in_order", 1, 0)
     C = int(np.max(y)) + 1
     return train_models(X, y, arch, training, model_seeds, eval_X=eval_X, n_classes=C, order_seed=order).logits
 
@@ -81,7 +86,7 @@ def train_canary_out(
     out = []
     for r, eval_X in zip(rows, eval_X_per_row, strict=True):
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
-        order = shared_order_seed(training, base_seed, "train_out_order", int(r), 1)
+        order = _order_seed(training, base_seed, "train_out_order", int(r), 1)
         res = train_models(
             X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C, order_seed=order
         )

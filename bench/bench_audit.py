@@ -3,10 +3,11 @@
 (a) Agreement: the in-place audit (lood.audit) against today's implementation (lood.nngp.prepare
     + lood_all_table) at n = 2,000, d = 64, C = 10: largest relative difference of KL and mean distance.
 (b) Crash regression at n = 16,000 (8 n² = 2 GB): one Cholesky with each BLAS choice, each in its
-    own process: OpenBLAS as the wheels pick it (SkylakeX kernels on AVX-512), with
-    OPENBLAS_CORETYPE=Haswell, on one thread, torch's MKL in place, and the audit's blocked
-    algebra as `snakemake audit` runs it. Exit status, seconds and GFLOP/s of each; the audit's
-    row must say ok, or the line says REGRESSION.
+    own process: SciPy's dpotrf with OpenBLAS as the wheels pick it (SkylakeX kernels on AVX-512),
+    with OPENBLAS_CORETYPE=Haswell, and on one thread; torch's MKL in place; and the audit's own
+    algebra (dpotrf + dtrtri in place, lood.lean.fit_inplace) with its one-thread guard and as
+    `snakemake audit` runs it. Exit status, seconds and GFLOP/s of each; the audit's rows must
+    say ok, or the line says REGRESSION.
 (c) n = 10,000 x 3,072, 9 hidden ReLU layers (CIFAR-10 shape), σ² = 0.2: the audit's phases, peak
     RSS, and the floor n³/3 flops at the matmul rate measured in the same process; beside it
     today's path (lood.nngp.prepare + lood_all_table) on the same data, in its own process.
@@ -74,13 +75,14 @@ def matmul_rate() -> float:
 
 def child_cholesky(method: str, n: int) -> None:
     """(b) in a child: build an SPD n x n matrix in place, factorise it by `method`, print one line."""
-    if method == "lean-job":
+    if method == "audit-job":
         from lood.blas import use_safe_core
 
         use_safe_core()
     import resource
 
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     from lood import lean
 
@@ -91,25 +93,26 @@ def child_cholesky(method: str, n: int) -> None:
         A[:, i : i + 1000] = X @ X[i : i + 1000].T / 256
     A[np.diag_indices(n)] += 1.0
     rate = matmul_rate()
+    threads = len(os.sched_getaffinity(0))
     t = time.perf_counter()
+    extra = ""
     if method == "native":
         from scipy.linalg import lapack
 
         _, info = lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
+        seconds = time.perf_counter() - t
     elif method == "torch":
         import torch
 
         T = torch.from_numpy(A)  # Fortran order: strides (1, n), LAPACK's layout, shared memory
         _, info_t = torch.linalg.cholesky_ex(T, out=(T, torch.empty((), dtype=torch.int32)))
-        info = int(info_t)
-    else:  # the audit's blocked in-place Cholesky, then diag P
-        info = lean.cholesky_inplace(A, 2048, None)
-    seconds = time.perf_counter() - t
-    extra = ""
-    if method.startswith("lean") and info == 0:
-        t = time.perf_counter()
-        lean.inverse_column_norms(A, 2048, None)
-        extra = f"; diag P {time.perf_counter() - t:.1f} s"
+        info, seconds = int(info_t), time.perf_counter() - t
+    else:  # the audit's own algebra, with its thread guard: dpotrf, then dtrtri and column norms, in place
+        used = lean.blas_threads(n, threads, None)
+        with threadpool_limits(limits=used, user_api="blas"):
+            fit = lean.fit_inplace(A, rng.standard_normal((n, 10)), 0.1, 2048, None, 60.0)
+        info, seconds = 0, fit.seconds["cholesky"]
+        extra = f"; diag P {fit.seconds['inverse']:.1f} s; BLAS threads {used}"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(
         f"info {info}; Cholesky {seconds:.1f} s = {n**3 / 3 / seconds / 1e9:.1f} GFLOP/s (matmul {rate:.1f}){extra}; "
@@ -294,17 +297,17 @@ def bench_crash(n: int) -> None:
         ("scipy dpotrf, OPENBLAS_CORETYPE=Haswell", "native", "haswell", 2),
         ("scipy dpotrf, 1 thread", "native", "default", 1),
         ("torch.linalg.cholesky_ex(A, out=A), MKL", "torch", "default", 2),
-        ("lood.lean blocked, OpenBLAS as picked", "lean", "default", 2),
-        ("lood.lean blocked, as `snakemake audit` runs it", "lean-job", "default", 2),
+        ("lood.lean.fit_inplace, OpenBLAS as picked (its guard: 1 thread)", "audit-fallback", "default", 2),
+        ("lood.lean.fit_inplace as `snakemake audit` runs it", "audit-job", "default", 2),
     ]
     for label, method, blas, threads in cases:
         t = time.perf_counter()
         rc, out = run_child(["cholesky", method, str(n)], child_env(blas, threads), 3600)
         wall = time.perf_counter() - t
         status = "ok" if rc == 0 else (f"killed by signal {-rc}" if rc < 0 else f"exit {rc}")
-        if method == "lean-job" and rc != 0:
+        if method.startswith("audit") and rc != 0:
             status += "  <-- REGRESSION: the audit's own algebra crashed"
-        print(f"  {label:55s} {status:18s} {out.strip() if rc == 0 else ''} [{wall:.0f} s with setup]")
+        print(f"  {label:66s} {status:18s} {out.strip() if rc == 0 else ''} [{wall:.0f} s with setup]")
 
 
 def bench_case(tag: str, X, y, depth: int, sigma2: str, block: int, current: bool) -> None:

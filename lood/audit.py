@@ -285,7 +285,7 @@ def audit(
     info["seconds_kernel"], info["seconds_kernel_cpu"] = kprog.seconds, time.process_time() - cpu
 
     with threadpool_limits(limits=algebra_threads, user_api="blas"):
-        fit = lean.fit_inplace(A, Y, sigma2, block, lambda name, total: lean.Progress(log, name, total, every))
+        fit = lean.fit_inplace(A, Y, sigma2, block, log, every)
     del A
     info |= {f"seconds_{k}": v for k, v in fit.seconds.items()}
     info["jitter"] = fit.jitter

@@ -1,11 +1,12 @@
-"""Memory-lean GP algebra for large n: one float64 n x n array, factorised in place by blocks.
+"""Memory-lean GP algebra for large n: one float64 n x n array, factorised and inverted in place.
 
-The kernel is written into one Fortran-ordered array A; its lower triangle becomes the Cholesky
-factor L of K + σ²I (left-looking blocked Cholesky, every product a BLAS matrix multiply on views
-of A), its strict upper triangle keeps K (so a failed factorisation can retry with jitter without
-recomputing the kernel), α = P Y comes from two triangular solves, and diag P from the squared
-column norms of L⁻¹, formed one block of rows at a time and never stored (docs/math.md §3).
-Nothing else of size n x n is allocated; the peak memory is `bytes_needed` (docs/audit.md).
+The kernel is written into one Fortran-ordered array A (lood.kernel.kernel_and_diag(out=A)).
+LAPACK's dpotrf overwrites its lower triangle with the Cholesky factor L of K + σ²I and leaves
+the strict upper triangle, which still holds K, so a failed factorisation can be undone and
+retried with jitter without recomputing the kernel. α = P Y comes from two triangular solves
+with L; then LAPACK's dtrtri overwrites L with L⁻¹ and diag P is its squared column norms,
+summed block by block (docs/math.md §3). Nothing else of size n x n is allocated; the peak
+memory is `bytes_needed` (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg import blas, lapack
+from scipy.linalg import lapack
 
 from lood.blas import UNSAFE_CORES
 from lood.errors import LoodInputError
@@ -28,6 +29,8 @@ from lood.gp import JITTER_STEPS
 # Kernel tiles: float64 b x b arrays each worker holds at once (Gram tile, padded copies, XLA's
 # intermediates, the result and its transpose): 4.9 measured at n = 6,000, b = 2,048; 6 for margin.
 TILE_ARRAYS = 6
+# OpenBLAS's per-thread buffers and LAPACK's workspace, generously (they are tens of MB).
+LAPACK_BYTES = 256 * 2**20
 # Above this n, a threaded OpenBLAS with an AVX-512 core crashed here (lood/blas.py): one thread instead.
 UNSAFE_N = 15_000
 
@@ -36,11 +39,11 @@ UNSAFE_N = 15_000
 
 
 def workspace_bytes(n: int, d: int, block: int, workers: int) -> int:
-    """Bytes beside the n x n matrix: kernel tiles, or two n x b panels of the blocked algebra, plus n-vectors."""
+    """Bytes beside the n x n matrix: the larger of the kernel tiles and LAPACK's buffers, plus n-vectors."""
     b = min(int(block), int(n))
     tiles = int(workers) * TILE_ARRAYS * 8 * b * b
-    panels = 2 * 8 * n * b + 4 * 8 * b * b
-    return max(tiles, panels) + 16 * 8 * n
+    algebra = LAPACK_BYTES + 3 * 8 * min(int(n), 2000) ** 2 + 8 * b * b  # buffers, the matmul-rate probe, a block
+    return max(tiles, algebra) + 16 * 8 * int(n)
 
 
 def bytes_needed(n: int, d: int, block: int, workers: int) -> int:
@@ -218,62 +221,69 @@ def blas_threads(n: int, threads: int, log: logging.Logger | None) -> int:
 
 
 def cholesky_flops(n: int) -> float:
-    """n³/3: the flops of a Cholesky factorisation (and of a triangular inverse), leading term."""
+    """n³/3: the flops of a Cholesky factorisation, and of a triangular inverse."""
     return n**3 / 3
 
 
-def _cholesky_step(n: int, j0: int, m: int) -> float:
-    return 2.0 * m * j0 * (n - j0) + m**3 / 3 + (n - j0 - m) * m * m
+def matmul_rate(size: int) -> float:
+    """GFLOP/s of a float64 size x size matrix product on the current BLAS threads (best of 2)."""
+    rng = np.random.default_rng(0)
+    a, b, c = rng.standard_normal((size, size)), rng.standard_normal((size, size)), np.empty((size, size))
+    best = float("inf")
+    for _ in range(2):
+        t = time.perf_counter()
+        np.matmul(a, b, out=c)
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best / 1e9
 
 
-def _inverse_step(n: int, i0: int, m: int) -> float:
-    return m * i0 * i0 + 2.0 * m * m * i0 + m**3 / 3
+class PhaseTimer:
+    """Logs `label: elapsed, ~p% by the estimate, ETA` every `every` seconds while one long LAPACK call runs.
 
-
-def cholesky_work(n: int, block: int) -> float:
-    """Flops of `cholesky_inplace` at this n and block (the sum its progress counts to)."""
-    b = max(1, min(int(block), n))
-    return sum(_cholesky_step(n, j0, min(b, n - j0)) for j0 in range(0, n, b))
-
-
-def inverse_work(n: int, block: int) -> float:
-    """Flops of `inverse_column_norms` at this n and block (the sum its progress counts to)."""
-    b = max(1, min(int(block), n))
-    return sum(_inverse_step(n, i0, min(b, n - i0)) for i0 in range(0, n, b))
-
-
-def cholesky_inplace(A: np.ndarray, block: int, progress: Progress | None) -> int:
-    """Overwrite the lower triangle of A (n x n, Fortran order) with L, L Lᵀ = A; 0, or the failing pivot (1-based).
-
-    Left-looking blocked Cholesky: for each column block J, A[J:, J] -= L[J:, :J] L[J, :J]ᵀ (one
-    BLAS matrix multiply), then a LAPACK Cholesky of the diagonal block and a triangular solve of
-    the panel below it. Reads and writes the lower triangle only: the strict upper one is kept.
+    The estimate is `flops` at `gflops` GFLOP/s (a call gives no progress of its own); the line
+    at the end gives the rate the call reached, which the next phase can use as its estimate.
     """
-    n = len(A)
-    b = max(1, min(int(block), n))
-    mask = np.tril(np.ones((b, b), dtype=bool))
-    done = 0.0
-    for j0 in range(0, n, b):
-        j1 = min(j0 + b, n)
-        m = j1 - j0
-        D = np.array(A[j0:j1, j0:j1], order="F")
-        if j0:
-            upd = A[j0:j1, :j0] @ A[j0:, :j0].T  # (m, n - j0): L[J, :J] L[J:, :J]ᵀ
-            D -= upd[:, :m].T
-            A[j1:, j0:j1] -= upd[:, m:].T
-            del upd
-        L_jj, info = lapack.dpotrf(D, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
-            return j0 + info if info > 0 else -1
-        np.copyto(A[j0:j1, j0:j1], L_jj, where=mask[:m, :m])
-        if j1 < n:
-            panel = np.array(A[j1:, j0:j1], order="F")
-            A[j1:, j0:j1] = blas.dtrsm(1.0, L_jj, panel, side=1, lower=1, trans_a=1, overwrite_b=1)
-            del panel
-        done += _cholesky_step(n, j0, m)
-        if progress is not None:
-            progress(done)
-    return 0
+
+    def __init__(self, log: logging.Logger | None, label: str, flops: float, gflops: float, every: float) -> None:
+        self.log, self.label, self.flops, self.gflops, self.every = log, label, flops, gflops, every
+        self._stop = threading.Event()
+        self.seconds = self.cpu = 0.0
+
+    def _report(self) -> None:
+        expected = self.flops / (self.gflops * 1e9)
+        while not self._stop.wait(self.every):
+            elapsed = time.perf_counter() - self.start
+            frac = min(elapsed / expected, 0.99)
+            eta = max(expected - elapsed, 0.0)
+            self.log.info(
+                "%s: %s elapsed, ~%.0f%% by the estimate, ETA ~%s", self.label, _clock(elapsed), 100 * frac, _clock(eta)
+            )
+
+    def __enter__(self) -> PhaseTimer:
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+        if self.log is not None:
+            self.log.info(
+                "%s: %.3g TFLOP, expected ~%s at %.1f GFLOP/s",
+                self.label,
+                self.flops / 1e12,
+                _clock(self.flops / (self.gflops * 1e9)),
+                self.gflops,
+            )
+            self._thread = threading.Thread(target=self._report, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds, self.cpu = time.perf_counter() - self.start, time.process_time() - self.cpu_start
+        self._stop.set()
+        if self.log is not None:
+            self._thread.join()
+            self.log.info("%s: done in %s (%.1f GFLOP/s)", self.label, _clock(self.seconds), self.rate)
+
+    @property
+    def rate(self) -> float:
+        """GFLOP/s the phase reached."""
+        return self.flops / max(self.seconds, 1e-9) / 1e9
 
 
 def restore_lower(A: np.ndarray, diag: np.ndarray, block: int) -> None:
@@ -289,40 +299,22 @@ def restore_lower(A: np.ndarray, diag: np.ndarray, block: int) -> None:
     A[np.diag_indices(n)] = diag
 
 
-def inverse_column_norms(L: np.ndarray, block: int, progress: Progress | None) -> np.ndarray:
-    """Squared column norms of L⁻¹ (L the lower triangle of an n x n array), i.e. diag P for P = L⁻ᵀL⁻¹.
-
-    L⁻¹ is formed one block of rows I at a time and never stored: W_II = L_II⁻¹ and
-    W[I, :I] solves X L[:I, :I] = −W_II L[I, :I], column block by block from the right (each step
-    a BLAS matrix multiply with a block of L), since (W L)[I, :I] = 0. Reads only the lower
-    triangle of L and writes nothing to it. n³/3 flops, like LAPACK's triangular inverse.
-    """
-    n = len(L)
+def lower_column_norms(W: np.ndarray, block: int) -> np.ndarray:
+    """Squared column norms of the lower triangle of W (its strict upper triangle ignored), by column blocks."""
+    n = len(W)
     b = max(1, min(int(block), n))
-    s = np.zeros(n)
-    inverses: list[np.ndarray] = []  # W_KK = L_KK⁻¹ of the blocks done so far (n x b numbers in all)
-    done = 0.0
-    for i0 in range(0, n, b):
-        i1 = min(i0 + b, n)
-        m = i1 - i0
-        T, info = lapack.dtrtri(np.tril(L[i0:i1, i0:i1]), lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"triangular inverse of diagonal block {i0}:{i1} failed (info={info})")
-        s[i0:i1] += np.einsum("ij,ij->j", T, T)
-        if i0:
-            X = -(T @ L[i0:i1, :i0])  # (m, i0), C order; becomes W[I, :I] in place
-            for k0 in range(i0 - b, -1, -b):
-                k1 = k0 + b
-                if k1 < i0:
-                    X[:, k0:k1] -= X[:, k1:i0] @ L[k1:i0, k0:k1]
-                X[:, k0:k1] = X[:, k0:k1] @ inverses[k0 // b]
-            s[:i0] += np.einsum("ij,ij->j", X, X)
-            del X
-        inverses.append(T)
-        done += _inverse_step(n, i0, m)
-        if progress is not None:
-            progress(done)
+    s = np.empty(n)
+    for j0 in range(0, n, b):
+        j1 = min(j0 + b, n)
+        below, diag = W[j1:, j0:j1], np.tril(W[j0:j1, j0:j1])
+        s[j0:j1] = np.einsum("ij,ij->j", below, below) + np.einsum("ij,ij->j", diag, diag)
     return s
+
+
+def _in_place(out: np.ndarray, A: np.ndarray, what: str) -> None:
+    """LAPACK through f2py works in place only on a Fortran-ordered float64 array: never silently copy n x n."""
+    if not np.shares_memory(out, A):
+        raise RuntimeError(f"{what} copied the n x n matrix instead of working in place")
 
 
 @dataclass(frozen=True)
@@ -356,14 +348,14 @@ class LeanFit:
 
 
 def fit_inplace(
-    A: np.ndarray, Y: np.ndarray, sigma2: float, block: int, progress: Callable[[str, float], Progress] | None
+    A: np.ndarray, Y: np.ndarray, sigma2: float, block: int, log: logging.Logger | None, every: float
 ) -> LeanFit:
-    """Factorise A = K (full, symmetric, Fortran order, overwritten) + σ²I in place; α and diag P.
+    """Factorise A = K (full, symmetric, Fortran order; overwritten) + σ²I in place; α and diag P.
 
     The jitter policy is lood.gp.fit_gp's: on a failed Cholesky (or σ² = 0) retry with
     eps * mean(diag K) added, eps = 1e-12 ... 1e-3; the lower triangle is restored from the
-    upper one between tries. progress: called as progress(phase name, total flops) when a phase
-    starts, returns the Progress that phase reports to (None: no reporting).
+    upper one between tries. A is left holding L⁻¹ below the diagonal and K above it.
+    log/every: progress lines with an ETA from the flops at the measured matmul rate.
     """
     n = len(A)
     if A.shape != (n, n) or A.dtype != np.float64 or not A.flags.f_contiguous:
@@ -381,17 +373,24 @@ def fit_inplace(
     if not np.all(np.isfinite(diag)):
         raise LoodInputError("the kernel matrix has non-finite entries (check X for NaN/inf)")
     scale = float(np.mean(diag)) or 1.0
-    start = progress or (lambda name, total: None)
-    seconds = {}
-    t, cpu = time.perf_counter(), time.process_time()
+    # LAPACK's factorisation reaches about 70 % of a large matrix product (bench_audit.py (b)).
+    rate = 0.7 * matmul_rate(min(n, 2000)) if log is not None else 1.0
+    seconds = {"cholesky": 0.0, "cholesky_cpu": 0.0}
     tries = ((0.0,) if sigma2 > 0 else ()) + tuple(e * scale for e in JITTER_STEPS)
     for k, jitter in enumerate(tries):
         if k:
             restore_lower(A, diag, block)
         A[np.diag_indices(n)] = diag + (sigma2 + jitter)
-        label = "Cholesky" + (f" (jitter {jitter:.3g})" if jitter else "")
-        if cholesky_inplace(A, block, start(label, cholesky_work(n, block))) == 0:
+        label = "Cholesky (LAPACK dpotrf, in place)" + (f", jitter {jitter:.3g}" if jitter else "")
+        with PhaseTimer(log, label, cholesky_flops(n), rate, every) as chol:
+            L, info = lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
+        _in_place(L, A, "dpotrf")
+        seconds["cholesky"] += chol.seconds
+        seconds["cholesky_cpu"] += chol.cpu
+        if info == 0:
             break
+        if info < 0:
+            raise RuntimeError(f"dpotrf rejected argument {-info}")
     else:
         raise LoodInputError(
             f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) added "
@@ -400,8 +399,11 @@ def fit_inplace(
     if not np.all(np.isfinite(A.diagonal())):
         raise LoodInputError("the Cholesky factor has non-finite entries (check X for NaN/inf)")
     alpha = scipy.linalg.cho_solve((A, True), Y, check_finite=False)
-    seconds["cholesky"], seconds["cholesky_cpu"] = time.perf_counter() - t, time.process_time() - cpu
-    t, cpu = time.perf_counter(), time.process_time()
-    p_diag = inverse_column_norms(A, block, start("diag P (column norms of L^-1)", inverse_work(n, block)))
-    seconds["inverse"], seconds["inverse_cpu"] = time.perf_counter() - t, time.process_time() - cpu
+    with PhaseTimer(log, "diag P (LAPACK dtrtri in place, column norms)", cholesky_flops(n), chol.rate, every) as inv:
+        W, info = lapack.dtrtri(A, lower=1, overwrite_c=1)
+        _in_place(W, A, "dtrtri")
+        if info != 0:
+            raise np.linalg.LinAlgError(f"triangular inverse failed (info={info})")
+        p_diag = lower_column_norms(A, block)
+    seconds |= {"inverse": inv.seconds, "inverse_cpu": inv.cpu}
     return LeanFit(Y=Y, alpha=alpha, p_diag=p_diag, sigma2=sigma2, jitter=jitter, seconds=seconds)

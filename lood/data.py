@@ -12,6 +12,7 @@ import pickle
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -258,6 +259,10 @@ def load_npz_source(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[int
     path = Path(path)
     if not path.exists():
         raise LoodInputError(f"dataset file {path} does not exist (config data.path)")
+    if not zipfile.is_zipfile(path):  # np.load would blame pickling for any non-zip bytes
+        raise LoodInputError(
+            f"dataset file {path} is not a valid .npz (zip) file; write it with np.savez(path, X=..., y=...)"
+        )
     try:
         f = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a bad file
@@ -310,7 +315,10 @@ def select_classes(
         present = set(np.unique(y).tolist())
         absent = [c for c in classes if c not in present]
         if absent:
-            raise LoodInputError(f"data.classes {absent} not in the dataset's labels {sorted(present)}")
+            raise LoodInputError(
+                f"data.classes {absent} not in the dataset's labels {sorted(present)}; "
+                "list classes of this dataset, or set data.classes: null to keep every label"
+            )
         keep = np.isin(y, classes)
         X, y = X[keep], y[keep]
         remap = {c: i for i, c in enumerate(classes)}

@@ -433,3 +433,12 @@ def test_networks_nngp_and_lr_see_the_same_normalised_inputs(workflow_copy):
     np.testing.assert_allclose(got["kl"], expected["kl"], rtol=1e-8)  # the NNGP saw the same X
     training = Training.from_config({**cfg["training"], "lr": "auto"})
     np.testing.assert_allclose(pd.read_csv(res / "nn/lr.csv")["lr"], lr_table(X, y, arch, training, cfg["seed"])["lr"])
+
+
+def test_garbage_npz_is_named_as_not_a_zip(tmp_path):
+    """Bytes that are not a zip archive get a message about the file, not numpy's hint about pickles."""
+    bad = tmp_path / "garbage.npz"
+    bad.write_bytes(b"not an archive" * 20)
+    with pytest.raises(LoodInputError, match=r"not a valid \.npz \(zip\) file") as exc:
+        load_npz_source(bad)
+    assert "pickle" not in str(exc.value)

@@ -96,15 +96,19 @@ def depth_figure(sweep: pd.DataFrame, networks: pd.DataFrame) -> tuple[plt.Figur
         title=f"LOOD: median and quartiles (σ²: {sigma_note})",
     )
     ax_rank.set(yscale="log", xlabel="hidden layers", ylabel="effective rank of K_FF", title="kernel rank")
-    ax_acc.set(xlabel="hidden layers", ylabel="test accuracy (held-out records)", title="accuracy")
+    n_test = int(sweep["n_test"].iloc[0]) if len(sweep) else 0
+    ax_acc.set(xlabel="hidden layers", ylabel="test accuracy", title=f"accuracy on {n_test} held-out records")
     ax_auc.set(xlabel="hidden layers", ylabel="median AUC over the studied records", title="leakage: networks vs NNGP")
     points = network_auc_points(networks, sweep)
     if len(networks):
-        for _, p in points.iterrows():
+        # Networks at the same depth sit side by side, 0.12 apart, in config order.
+        shift = networks.groupby("depth").cumcount() - (networks.groupby("depth")["depth"].transform("size") - 1) / 2
+        offset = 0.12 * shift.to_numpy()
+        for i, (_, p) in enumerate(points.iterrows()):
             c = colour.get(p["variant"], "k")
             err = [[p["mia_auc_median"] - p["mia_auc_q25"]], [p["mia_auc_q75"] - p["mia_auc_median"]]]
             ax_auc.errorbar(
-                p["depth"],
+                p["depth"] + offset[i],
                 p["mia_auc_median"],
                 yerr=err,
                 fmt="*",
@@ -115,7 +119,7 @@ def depth_figure(sweep: pd.DataFrame, networks: pd.DataFrame) -> tuple[plt.Figur
                 label=f"network {p['experiment']}: MIA AUC (quartiles)",
             )
             ax_auc.plot(
-                p["depth"],
+                p["depth"] + offset[i],
                 p["auc_nngp_experiment"],
                 "D",
                 mfc="none",
@@ -123,10 +127,10 @@ def depth_figure(sweep: pd.DataFrame, networks: pd.DataFrame) -> tuple[plt.Figur
                 ms=8,
                 label=f"NNGP at {p['experiment']}'s own σ²",
             )
-        for _, net in networks.iterrows():
+        for i, (_, net) in enumerate(networks.iterrows()):
             c = colour.get(net["variant"], "k")
             ax_acc.plot(
-                net["depth"],
+                net["depth"] + offset[i],
                 net["test_acc"],
                 "*",
                 ms=13,

@@ -370,7 +370,7 @@ def test_depth_figure_draws_the_drawn_setting_and_the_networks(small):
     np.testing.assert_allclose(ax_lood.lines[1].get_ydata(), absolute["kl_median"])  # dashed: the other scaling
     assert len(ax_lood.lines) == 3  # and the dashed line's legend entry
     stars = [ln for ln in ax_auc.lines if ln.get_marker() == "*"]
-    assert [(ln.get_xdata()[0], ln.get_ydata()[0]) for ln in stars] == [(6, 0.7)]
+    assert [(ln.get_xdata()[0], ln.get_ydata()[0]) for ln in stars] == [(6, 0.7)]  # one network: no offset
     empty, no_points = depth_figure(sweep, pd.DataFrame())
     assert no_points.empty and len(empty.axes) == 4
 

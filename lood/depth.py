@@ -269,7 +269,7 @@ def depth_sweep(
 def network_row(
     experiment: str,
     arch: Arch,
-    lr: float | str,
+    lr: Mapping,
     mia: pd.DataFrame,
     lood: pd.DataFrame,
     in_chunks: Sequence[Mapping[str, np.ndarray]],
@@ -280,7 +280,8 @@ def network_row(
     """One network experiment beside the sweep: MIA AUC over the studied records, the in-models' fit and test accuracy.
 
     The in-model chunks need logits_train (every training record) and logits_test (X_test);
-    lood is the experiment's own nngp/lood.csv (its σ² rule), for the NNGP AUC of the same records.
+    lood is the experiment's own nngp/lood.csv (its σ² rule), for the NNGP AUC of the same records;
+    lr a row of its nn/lr.csv (the step used and its fraction of the linearised stability bound).
     """
     missing = [k for k in ("logits_train", "logits_test") for c in in_chunks if k not in c]
     if missing:
@@ -301,7 +302,8 @@ def network_row(
         "depth": int(arch.depth),
         "width": int(arch.width),
         "variant": variant_label(arch.activation, arch.w_std),
-        "lr": lr,
+        "lr": float(lr["lr"]),
+        "lr_fraction_of_bound": float(lr.get("fraction_of_bound", np.nan)),
         "loss": loss,
         "n_models": len(train),
         "n_records": len(auc),

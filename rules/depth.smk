@@ -33,6 +33,7 @@ rule depth_networks:
             "results/{experiment}/nngp/lood.csv", experiment=get_depth_networks()
         ),
         in_logits=get_depth_in_chunks(),
+        lr=expand("results/{experiment}/nn/lr.csv", experiment=get_depth_networks()),
     output:
         table="results/depth/networks.csv",
     log:
@@ -40,7 +41,6 @@ rule depth_networks:
     params:
         networks=get_depth_networks(),
         archs=get_depth_archs(),
-        lr=config["training"]["lr"],
         loss=config["training"]["loss"],
     conda:
         "../envs/jax.yaml"

@@ -240,16 +240,16 @@ def test_network_row_summarises_the_experiment():
     mia = pd.DataFrame({"record": [3, 1, 7, 9], "auc": [0.5, 0.9, 0.7, 0.6]})
     lood = pd.DataFrame({"record": [1, 3, 7, 9], "auc_nngp": [0.52, 0.51, 0.56, 0.6], "sigma2": 0.2})
     arch = Arch.from_config({**MODEL, "depth": 6})
-    row = depth.network_row("relu_d6", arch, 0.02, mia, lood, chunks, y, y_test, "mse")
+    lr = pd.Series({"lr_setting": 0.02, "lr": 0.02, "bound": 0.05, "fraction_of_bound": 0.4})
+    row = depth.network_row("relu_d6", arch, lr, mia, lood, chunks, y, y_test, "mse")
+    assert (row["lr"], row["lr_fraction_of_bound"]) == (0.02, 0.4)
     assert (row["depth"], row["n_models"], row["n_records"]) == (6, 6, 4)
     assert row["mia_auc_median"] == pytest.approx(0.65) and row["auc_nngp_median"] == pytest.approx(0.54)
     assert row["train_acc"] == 1.0 and row["sigma2"] == 0.2
     test = np.concatenate([c["logits_test"] for c in chunks])
     assert row["test_acc"] == pytest.approx(np.mean(test.argmax(2) == y_test))
     with pytest.raises(LoodInputError, match="logits_test"):
-        depth.network_row(
-            "relu", arch, 0.02, mia, lood, [{"logits_train": chunks[0]["logits_train"]}], y, y_test, "mse"
-        )
+        depth.network_row("relu", arch, lr, mia, lood, [{"logits_train": chunks[0]["logits_train"]}], y, y_test, "mse")
 
 
 # ----------------------------------------------------------------------------- held-out records (lood/data.py)

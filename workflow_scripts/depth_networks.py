@@ -11,15 +11,20 @@ log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 y_test = dataset.get("y_test", np.empty(0, dtype=np.int64))
 rows = []
-for name, arch, mia, lood in zip(
-    snakemake.params.networks, snakemake.params.archs, snakemake.input.mia, snakemake.input.lood, strict=True
+for name, arch, mia, lood, lr in zip(
+    snakemake.params.networks,
+    snakemake.params.archs,
+    snakemake.input.mia,
+    snakemake.input.lood,
+    snakemake.input.lr,
+    strict=True,
 ):
     chunks = [load_npz(f) for f in snakemake.input.in_logits if f.startswith(f"results/{name}/nn/in/")]
     rows.append(
         network_row(
             name,
             Arch.from_config(arch),
-            snakemake.params.lr,
+            pd.read_csv(lr).iloc[0],
             pd.read_csv(mia),
             pd.read_csv(lood),
             chunks,
@@ -30,11 +35,13 @@ for name, arch, mia, lood in zip(
     )
     r = rows[-1]
     log.info(
-        "%s (depth %d, %s): median MIA AUC %.3f [%.3f, %.3f], NNGP AUC %.4f, train loss %.4g, train acc %.4f, "
-        "test acc %.4f over %d held-out records",
+        "%s (depth %d, %s; lr %.4g = %.3g x the stability bound): median MIA AUC %.3f [%.3f, %.3f], NNGP AUC %.4f, "
+        "train loss %.4g, train acc %.4f, test acc %.4f over %d held-out records",
         name,
         r["depth"],
         r["variant"],
+        r["lr"],
+        r["lr_fraction_of_bound"],
         r["mia_auc_median"],
         r["mia_auc_q25"],
         r["mia_auc_q75"],

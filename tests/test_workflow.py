@@ -65,7 +65,7 @@ def test_every_figure_is_a_valid_image(tiny_run):
 def test_tables_have_the_documented_columns(tiny_run):
     res = tiny_run / "results" / "relu"
     expected = {
-        "records.csv": ["record", "label"],
+        "../data/records.csv": ["record", "label"],
         "nn/mia.csv": ["record", "auc", "auc_std", "diff", "diff_std", "auc_lira"],
         "nn/landscape.csv": ["record", "t", "auc", "auc_std", "diff"],
         "nngp/lood.csv": ["record", "kl", "mse", "auc_nngp"],
@@ -74,12 +74,12 @@ def test_tables_have_the_documented_columns(tiny_run):
         "nngp/query.csv": ["record", "lood_at_record", "lood_optimised", "distance_to_record"],
         "influence/scores.csv": ["record", "tracin", "influence", "lood_mse", "diff_nn"],
     }
-    records = pd.read_csv(res / "records.csv")["record"]
+    records = pd.read_csv(res / "../data/records.csv")["record"]
     for name, columns in expected.items():
         table = pd.read_csv(res / name)
         assert list(table.columns[: len(columns)]) == columns, name
         assert table[columns].notna().all().all(), name
-        if name not in ("records.csv", "nngp/lood_all.csv"):
+        if name not in ("../data/records.csv", "nngp/lood_all.csv"):
             assert set(table["record"]) == set(records), name
     assert len(pd.read_csv(res / "nngp/lood_all.csv")) == 40
     # every NNGP table records the sigma2 it used: the one rule choose_sigma2 chose
@@ -117,12 +117,15 @@ def test_peak_threads_reads_overlaps_from_a_log():
 
 
 def test_experiments_share_data_and_records(tiny_run):
-    a = np.load(tiny_run / "results/relu/data/dataset.npz")
-    b = np.load(tiny_run / "results/gelu/data/dataset.npz")
-    np.testing.assert_array_equal(a["X"], b["X"])
-    pd.testing.assert_frame_equal(
-        pd.read_csv(tiny_run / "results/relu/records.csv"), pd.read_csv(tiny_run / "results/gelu/records.csv")
-    )
+    """The data stage runs once: every experiment reads results/data/, none keeps a copy of its own."""
+    data = tiny_run / "results" / "data"
+    assert {p.name for p in data.iterdir()} >= {"dataset.npz", "records.csv", "probes.npz"}
+    for exp in ("relu", "gelu"):
+        assert not (tiny_run / "results" / exp / "data").exists()
+        assert not (tiny_run / "results" / exp / "records.csv").exists()
+    records = pd.read_csv(data / "records.csv")["record"].tolist()
+    for exp in ("relu", "gelu"):
+        assert pd.read_csv(tiny_run / "results" / exp / "nn" / "mia.csv")["record"].tolist() == records
 
 
 def test_second_run_does_nothing(tiny_run):

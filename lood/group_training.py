@@ -6,7 +6,9 @@ whose in-models use ('train_in', 0, model) and out-models ('train_out', record, 
 * in-models with m >= 2 copies of record r: ('train_in', m, r, model); shared data order
   ('train_in_order', m, r) under training.data_order = shared;
 * canary in-models: ('train_in', 1, 0, model), order ('train_in_order', 1, 0) (m = 1 never trains);
-* canary out-models without row r of the augmented set: ('train_out', r, model, 1), order ('train_out_order', r, 1).
+* canary out-models without row r of the augmented set: ('train_out', r, model, 1), order ('train_out_order', r, 1);
+  under data_order = aligned the canary in-models' order with row r deleted, as the experiment's out-models do
+  (the copies' models keep an order of their own: F's order has no place for the extra copies).
 """
 
 from __future__ import annotations
@@ -86,7 +88,10 @@ def train_canary_out(
     out = []
     for r, eval_X in zip(rows, eval_X_per_row, strict=True):
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
-        order = _order_seed(training, base_seed, "train_out_order", int(r), 1)
+        if training.data_order == "aligned":
+            order = _order_seed(training, base_seed, "train_in_order", 1, 0)
+        else:
+            order = _order_seed(training, base_seed, "train_out_order", int(r), 1)
         res = train_models(
             X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C, order_seed=order
         )

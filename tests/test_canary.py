@@ -177,3 +177,17 @@ def test_canary_summary_and_figure_from_tables(tmp_path):
     fig = canary_figure(lood_all, summary, real_mia, {r: X[r] for r in rows}, X, (4, 4))
     save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("data_order", ["shared", "aligned"])
+def test_canary_out_models_under_a_shared_data_order(data, tiny_training, data_order):
+    X, y = data
+    training = replace(tiny_training, data_order=data_order)
+    logits = train_canary_out(X, y, TINY_ARCH, training, 3, [7], [X[[7]]])
+    model_seeds = [int_seed(3, "train_out", 7, k, 1) for k in range(4)]
+    # aligned: the canary in-models' order with row 7 deleted; shared: the canary's own order
+    order = int_seed(3, "train_in_order", 1, 0) if data_order == "aligned" else int_seed(3, "train_out_order", 7, 1)
+    ref = train_models(
+        X, y, TINY_ARCH, training, model_seeds, exclude=7, eval_X=X[[7]], n_classes=3, order_seed=order
+    ).logits
+    assert np.array_equal(logits[0], ref)

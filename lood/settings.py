@@ -277,7 +277,7 @@ class DepthSettings(_Section):
     sigma2_scale: str
     sigma2_others: tuple[float | str, ...]
     rank_fraction: float
-    networks: tuple[str, ...]
+    networks: tuple[str, ...] | None
 
     def __post_init__(self) -> None:
         if not self.depths or any(int(d) < 0 for d in self.depths):

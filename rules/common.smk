@@ -163,8 +163,10 @@ def get_copies_logits(wildcards):
 
 
 def get_depth_networks():
-    """The experiments of depth_study.networks that this run trains (run_experiments), in config order."""
+    """The experiments of depth_study.networks (null: figures.activation) that this run trains, in config order."""
     names = config["depth_study"]["networks"]
+    if names is None:
+        names = config["figures"].get("activation") or []
     unknown = [name for name in names if name not in config["experiments"]]
     if unknown:
         raise ValueError(

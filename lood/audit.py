@@ -255,10 +255,10 @@ def audit(
         )
 
     rule, note = sigma2_choice(settings, nngp)
-    algebra_threads = lean.blas_threads(n, int(threads), log)
+    openblas_threads = lean.blas_threads(n, int(threads), log)
     t = time.perf_counter()
     if rule == "marginal_likelihood":
-        with threadpool_limits(limits=algebra_threads, user_api="blas"):
+        with threadpool_limits(limits=openblas_threads, user_api="blas"):
             chosen = marginal_likelihood_sigma2(X, y, arch, nngp, settings.sigma2_records)
         sigma2 = chosen["sigma2"]
         note += f"; maximised on {chosen['records']:,} of {n:,} records" + (" (all)" if chosen["records"] == n else "")
@@ -284,12 +284,17 @@ def audit(
         )
     info["seconds_kernel"], info["seconds_kernel_cpu"] = kprog.seconds, time.process_time() - cpu
 
-    with threadpool_limits(limits=algebra_threads, user_api="blas"):
-        fit = lean.fit_inplace(A, Y, sigma2, block, log, every)
+    def refill(
+        out: np.ndarray,
+    ) -> None:  # K again, for a retry with jitter (torch's Cholesky clears the upper triangle)
+        with threadpool_limits(limits=1, user_api="blas"):
+            kernel_and_diag(X, None, arch, block, out=out)
+
+    fit = lean.fit_inplace(A, Y, sigma2, int(threads), refill, log, every)
     del A
     info |= {f"seconds_{k}": v for k, v in fit.seconds.items()}
     info["jitter"] = fit.jitter
-    info["blas_threads"] = algebra_threads
+    info["blas_threads"] = openblas_threads  # OpenBLAS, for the sigma2 phase; the n x n algebra runs on torch
 
     t = time.perf_counter()
     res = lood_at_records(fit, K_diag, np.arange(n))

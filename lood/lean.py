@@ -1,12 +1,12 @@
-"""Memory-lean GP algebra for large n: one float64 n x n array, factorised and inverted in place.
+"""Memory-lean GP algebra for large n: one float64 n x n array, factorised in place.
 
 The kernel is written into one Fortran-ordered array A (lood.kernel.kernel_and_diag(out=A)).
-LAPACK's dpotrf overwrites its lower triangle with the Cholesky factor L of K + σ²I and leaves
-the strict upper triangle, which still holds K, so a failed factorisation can be undone and
-retried with jitter without recomputing the kernel. α = P Y comes from two triangular solves
-with L; then LAPACK's dtrtri overwrites L with L⁻¹ and diag P is its squared column norms,
-summed block by block (docs/math.md §3). Nothing else of size n x n is allocated; the peak
-memory is `bytes_needed` (docs/audit.md).
+The Cholesky factor L of K + σ²I overwrites its lower triangle (torch's LAPACK, MKL, through a
+tensor that shares A's memory), α = P Y comes from two triangular solves with L, and diag P is
+the squared column norms of L⁻¹, formed one block of rows at a time from L alone and never
+stored (docs/math.md §3). Nothing else of size n x n is allocated; the peak memory is
+`bytes_needed` (docs/audit.md). OpenBLAS (NumPy/SciPy) is kept out of the n x n calls: its
+threaded Cholesky crashed at n = 16,000 (SkylakeX kernels) and at n = 40,000 (Haswell kernels).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
-from scipy.linalg import lapack
 
 from lood.blas import UNSAFE_CORES
 from lood.errors import LoodInputError
@@ -29,8 +28,10 @@ from lood.gp import JITTER_STEPS
 # Kernel tiles: float64 b x b arrays each worker holds at once (Gram tile, padded copies, XLA's
 # intermediates, the result and its transpose): 4.9 measured at n = 6,000, b = 2,048; 6 for margin.
 TILE_ARRAYS = 6
-# OpenBLAS's per-thread buffers and LAPACK's workspace, generously (they are tens of MB).
+# LAPACK's and the BLAS threads' buffers, generously (they are tens of MB).
 LAPACK_BYTES = 256 * 2**20
+# Rows of L⁻¹ formed at once for diag P: 2 x 8 n b bytes, and b n² extra flops over n³/3.
+ALGEBRA_BLOCK = 1024
 # Above this n, a threaded OpenBLAS with an AVX-512 core crashed here (lood/blas.py): one thread instead.
 UNSAFE_N = 15_000
 
@@ -39,10 +40,11 @@ UNSAFE_N = 15_000
 
 
 def workspace_bytes(n: int, d: int, block: int, workers: int) -> int:
-    """Bytes beside the n x n matrix: the larger of the kernel tiles and LAPACK's buffers, plus n-vectors."""
+    """Bytes beside the n x n matrix: the larger of the kernel tiles and the algebra's row blocks, plus n-vectors."""
     b = min(int(block), int(n))
     tiles = int(workers) * TILE_ARRAYS * 8 * b * b
-    algebra = LAPACK_BYTES + 3 * 8 * min(int(n), 2000) ** 2 + 8 * b * b  # buffers, the matmul-rate probe, a block
+    a = min(ALGEBRA_BLOCK, int(n))
+    algebra = LAPACK_BYTES + 3 * 8 * min(int(n), 2000) ** 2 + 2 * 8 * int(n) * a + 4 * 8 * a * a
     return max(tiles, algebra) + 16 * 8 * int(n)
 
 
@@ -226,13 +228,14 @@ def cholesky_flops(n: int) -> float:
 
 
 def matmul_rate(size: int) -> float:
-    """GFLOP/s of a float64 size x size matrix product on the current BLAS threads (best of 2)."""
-    rng = np.random.default_rng(0)
-    a, b, c = rng.standard_normal((size, size)), rng.standard_normal((size, size)), np.empty((size, size))
+    """GFLOP/s of a float64 size x size matrix product with torch's BLAS on its current threads (best of 2)."""
+    import torch
+
+    a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, size, dtype=torch.float64)
     best = float("inf")
     for _ in range(2):
         t = time.perf_counter()
-        np.matmul(a, b, out=c)
+        torch.matmul(a, b)
         best = min(best, time.perf_counter() - t)
     return 2 * size**3 / best / 1e9
 
@@ -286,35 +289,49 @@ class PhaseTimer:
         return self.flops / max(self.seconds, 1e-9) / 1e9
 
 
-def restore_lower(A: np.ndarray, diag: np.ndarray, block: int) -> None:
-    """Copy the strict upper triangle of A onto its strict lower one and set its diagonal (undoes a failed Cholesky)."""
-    n = len(A)
+def inverse_work(n: int, block: int) -> float:
+    """Flops of `inverse_column_norms`: n³/3 plus about b n² for its block solves."""
     b = max(1, min(int(block), n))
-    for j0 in range(0, n, b):
-        j1 = min(j0 + b, n)
-        A[j1:, j0:j1] = A[j0:j1, j1:].T
-        blk = A[j0:j1, j0:j1]
-        low = np.tril_indices(j1 - j0, -1)
-        blk[low] = blk.T[low]
-    A[np.diag_indices(n)] = diag
+    total = 0.0
+    for i0 in range(0, n, b):
+        m = min(b, n - i0)
+        total += m * i0 * i0 + m * m * i0 + m * b * i0 + m**3 / 3
+    return total
 
 
-def lower_column_norms(W: np.ndarray, block: int) -> np.ndarray:
-    """Squared column norms of the lower triangle of W (its strict upper triangle ignored), by column blocks."""
-    n = len(W)
+def inverse_column_norms(L, block: int, progress: Progress | None) -> np.ndarray:
+    """Squared column norms of L⁻¹ (L: the lower triangle of an n x n torch tensor), i.e. diag P for P = L⁻ᵀL⁻¹.
+
+    L⁻¹ is formed one block of rows I at a time and never stored. Since (L⁻¹ L)[I, :I] = 0, row
+    block I is X = L⁻¹[I, :I] solving X L[:I, :I] = −L_II⁻¹ L[I, :I], column block by column block
+    from the right, each step one matrix product with a block of L (a view, no copy) and one
+    b x b triangular solve. Reads only the lower triangle of L. n³/3 + b n² flops.
+    """
+    import torch
+
+    n = L.shape[0]
     b = max(1, min(int(block), n))
-    s = np.empty(n)
-    for j0 in range(0, n, b):
-        j1 = min(j0 + b, n)
-        below, diag = W[j1:, j0:j1], np.tril(W[j0:j1, j0:j1])
-        s[j0:j1] = np.einsum("ij,ij->j", below, below) + np.einsum("ij,ij->j", diag, diag)
+    s = np.zeros(n)
+    done = 0.0
+    for i0 in range(0, n, b):
+        i1 = min(i0 + b, n)
+        m = i1 - i0
+        L_II = L[i0:i1, i0:i1]
+        W_II = torch.linalg.solve_triangular(L_II, torch.eye(m, dtype=L.dtype), upper=False)
+        s[i0:i1] += (W_II * W_II).sum(0).numpy()
+        if i0:
+            X = -torch.linalg.solve_triangular(L_II, L[i0:i1, :i0], upper=False)  # (m, i0)
+            for k0 in range(i0 - b, -1, -b):
+                k1 = k0 + b
+                if k1 < i0:
+                    X[:, k0:k1] -= X[:, k1:i0] @ L[k1:i0, k0:k1]
+                X[:, k0:k1] = torch.linalg.solve_triangular(L[k0:k1, k0:k1], X[:, k0:k1], upper=False, left=False)
+            s[:i0] += (X * X).sum(0).numpy()
+            del X
+        done += m * i0 * i0 + m * m * i0 + m * b * i0 + m**3 / 3
+        if progress is not None:
+            progress(done)
     return s
-
-
-def _in_place(out: np.ndarray, A: np.ndarray, what: str) -> None:
-    """LAPACK through f2py works in place only on a Fortran-ordered float64 array: never silently copy n x n."""
-    if not np.shares_memory(out, A):
-        raise RuntimeError(f"{what} copied the n x n matrix instead of working in place")
 
 
 @dataclass(frozen=True)
@@ -348,15 +365,24 @@ class LeanFit:
 
 
 def fit_inplace(
-    A: np.ndarray, Y: np.ndarray, sigma2: float, block: int, log: logging.Logger | None, every: float
+    A: np.ndarray,
+    Y: np.ndarray,
+    sigma2: float,
+    threads: int,
+    refill: Callable[[np.ndarray], None],
+    log: logging.Logger | None,
+    every: float,
 ) -> LeanFit:
-    """Factorise A = K (full, symmetric, Fortran order; overwritten) + σ²I in place; α and diag P.
+    """Factorise A = K (symmetric, Fortran order; overwritten by L) + σ²I in place; α and diag P.
 
     The jitter policy is lood.gp.fit_gp's: on a failed Cholesky (or σ² = 0) retry with
-    eps * mean(diag K) added, eps = 1e-12 ... 1e-3; the lower triangle is restored from the
-    upper one between tries. A is left holding L⁻¹ below the diagonal and K above it.
+    eps * mean(diag K) added, eps = 1e-12 ... 1e-3. torch's Cholesky clears the strict upper
+    triangle, so before a retry `refill(A)` writes K into A again (the kernel is recomputed; a
+    failed factorisation is rare at σ² > 0). threads: torch's threads for the algebra.
     log/every: progress lines with an ETA from the flops at the measured matmul rate.
     """
+    import torch
+
     n = len(A)
     if A.shape != (n, n) or A.dtype != np.float64 or not A.flags.f_contiguous:
         raise LoodInputError(
@@ -373,37 +399,40 @@ def fit_inplace(
     if not np.all(np.isfinite(diag)):
         raise LoodInputError("the kernel matrix has non-finite entries (check X for NaN/inf)")
     scale = float(np.mean(diag)) or 1.0
-    # LAPACK's factorisation reaches about 70 % of a large matrix product (bench_audit.py (b)).
-    rate = 0.7 * matmul_rate(min(n, 2000)) if log is not None else 1.0
-    seconds = {"cholesky": 0.0, "cholesky_cpu": 0.0}
-    tries = ((0.0,) if sigma2 > 0 else ()) + tuple(e * scale for e in JITTER_STEPS)
-    for k, jitter in enumerate(tries):
-        if k:
-            restore_lower(A, diag, block)
-        A[np.diag_indices(n)] = diag + (sigma2 + jitter)
-        label = "Cholesky (LAPACK dpotrf, in place)" + (f", jitter {jitter:.3g}" if jitter else "")
-        with PhaseTimer(log, label, cholesky_flops(n), rate, every) as chol:
-            L, info = lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
-        _in_place(L, A, "dpotrf")
-        seconds["cholesky"] += chol.seconds
-        seconds["cholesky_cpu"] += chol.cpu
-        if info == 0:
-            break
-        if info < 0:
-            raise RuntimeError(f"dpotrf rejected argument {-info}")
-    else:
-        raise LoodInputError(
-            f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) added "
-            f"(sigma2={sigma2}); raise the sigma2 or check the data for degenerate records"
-        )
-    if not np.all(np.isfinite(A.diagonal())):
-        raise LoodInputError("the Cholesky factor has non-finite entries (check X for NaN/inf)")
-    alpha = scipy.linalg.cho_solve((A, True), Y, check_finite=False)
-    with PhaseTimer(log, "diag P (LAPACK dtrtri in place, column norms)", cholesky_flops(n), chol.rate, every) as inv:
-        W, info = lapack.dtrtri(A, lower=1, overwrite_c=1)
-        _in_place(W, A, "dtrtri")
-        if info != 0:
-            raise np.linalg.LinAlgError(f"triangular inverse failed (info={info})")
-        p_diag = lower_column_norms(A, block)
-    seconds |= {"inverse": inv.seconds, "inverse_cpu": inv.cpu}
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        T = torch.from_numpy(A)  # shares A's memory; Fortran order is LAPACK's layout, so nothing is copied
+        # LAPACK's factorisation reaches about 70 % of a large matrix product (bench_audit.py (b)).
+        rate = 0.7 * matmul_rate(min(n, 2000)) if log is not None else 1.0
+        seconds = {"cholesky": 0.0, "cholesky_cpu": 0.0}
+        info = torch.zeros((), dtype=torch.int32)
+        tries = ((0.0,) if sigma2 > 0 else ()) + tuple(e * scale for e in JITTER_STEPS)
+        for k, jitter in enumerate(tries):
+            if k:
+                refill(A)
+            A[np.diag_indices(n)] = diag + (sigma2 + jitter)
+            label = "Cholesky (LAPACK via torch, in place)" + (f", jitter {jitter:.3g}" if jitter else "")
+            with PhaseTimer(log, label, cholesky_flops(n), rate, every) as chol:
+                torch.linalg.cholesky_ex(T, out=(T, info))
+            seconds["cholesky"] += chol.seconds
+            seconds["cholesky_cpu"] += chol.cpu
+            if int(info) == 0:
+                break
+        else:
+            raise LoodInputError(
+                f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) "
+                f"added (sigma2={sigma2}); raise the sigma2 or check the data for degenerate records"
+            )
+        if not np.all(np.isfinite(A.diagonal())):
+            raise LoodInputError("the Cholesky factor has non-finite entries (check X for NaN/inf)")
+        Z = torch.linalg.solve_triangular(T, torch.from_numpy(np.asfortranarray(Y)), upper=False)
+        alpha = torch.linalg.solve_triangular(T.mT, Z, upper=True).numpy()
+        t, cpu = time.perf_counter(), time.process_time()
+        label = "diag P (rows of L^-1 by blocks)"
+        progress = Progress(log, label, inverse_work(n, ALGEBRA_BLOCK), every) if log is not None else None
+        p_diag = inverse_column_norms(T, ALGEBRA_BLOCK, progress)
+        seconds |= {"inverse": time.perf_counter() - t, "inverse_cpu": time.process_time() - cpu}
+    finally:
+        torch.set_num_threads(previous_threads)
     return LeanFit(Y=Y, alpha=alpha, p_diag=p_diag, sigma2=sigma2, jitter=jitter, seconds=seconds)

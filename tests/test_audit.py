@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.linalg
 from scipy import special, stats
 
 from lood import audit, lean
@@ -68,9 +67,10 @@ def test_memory_check_refuses_and_names_the_affordable_n():
 
 def test_memory_formula_is_the_matrix_plus_blocks():
     n, d, b, w = 40_000, 784, 2048, 2
-    # 8 n² for the one matrix, plus the larger of the kernel tiles and LAPACK's buffers, plus n-vectors.
+    # 8 n² for the one matrix, plus the larger of the kernel tiles and the algebra (buffers, the
+    # matmul-rate probe, two n x 1024 row blocks of L⁻¹ and small blocks), plus n-vectors.
     tiles = w * lean.TILE_ARRAYS * 8 * b * b
-    algebra = lean.LAPACK_BYTES + 3 * 8 * 2000**2 + 8 * b * b
+    algebra = lean.LAPACK_BYTES + 3 * 8 * 2000**2 + 2 * 8 * n * 1024 + 4 * 8 * 1024**2
     assert lean.bytes_needed(n, d, b, w) == 8 * n * n + max(tiles, algebra) + 16 * 8 * n
 
 
@@ -88,36 +88,31 @@ def test_audit_refuses_before_any_work():
 # ----------------------------------------------------------------------------- in-place algebra
 
 
-def test_fit_in_place_matches_the_inverse_and_keeps_k_above_the_diagonal():
+def test_fit_in_place_matches_the_inverse_and_overwrites_a_with_l():
     A = spd(230)
     K = A.copy(order="F")
     Y = np.random.default_rng(1).standard_normal((230, 3))
-    fit = lean.fit_inplace(A, Y, 0.3, 64, None, 1.0)
+    fit = lean.fit_inplace(A, Y, 0.3, 2, None, None, 1.0)
     P = np.linalg.inv(K + 0.3 * np.eye(230))
     np.testing.assert_allclose(fit.p_diag, np.diag(P), rtol=1e-11)
     np.testing.assert_allclose(fit.alpha, P @ Y, rtol=1e-10, atol=1e-12)
-    np.testing.assert_array_equal(np.triu(A, 1), np.triu(K, 1))
-    # In place: A's lower triangle is now L⁻¹ of K + σ²I.
-    L = np.linalg.cholesky(K + 0.3 * np.eye(230))
-    np.testing.assert_allclose(np.tril(A) @ L, np.eye(230), atol=1e-10)
+    # In place: A itself now holds L of K + σ²I below the diagonal.
+    np.testing.assert_allclose(np.tril(A), np.linalg.cholesky(K + 0.3 * np.eye(230)), atol=1e-12)
     with pytest.raises(LoodInputError, match="Fortran"):
-        lean.fit_inplace(np.ascontiguousarray(K), Y, 0.3, 64, None, 1.0)
-
-
-def test_restore_lower_undoes_a_failed_factorisation():
-    A = spd(150)
-    A[100, 100] = -1.0  # not positive definite at pivot 101
-    K = A.copy(order="F")
-    _, info = scipy.linalg.lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
-    assert info == 101 and not np.array_equal(A, K)
-    lean.restore_lower(A, np.diag(K), 32)
-    np.testing.assert_array_equal(A, K)
+        lean.fit_inplace(np.ascontiguousarray(K), Y, 0.3, 2, None, None, 1.0)
 
 
 @pytest.mark.parametrize("block", [16, 45, 500])
-def test_lower_column_norms_ignore_the_upper_triangle(block):
-    W = np.asfortranarray(np.random.default_rng(2).standard_normal((200, 200)))
-    np.testing.assert_allclose(lean.lower_column_norms(W, block), np.sum(np.tril(W) ** 2, axis=0), rtol=1e-13)
+def test_inverse_column_norms_are_the_diagonal_of_the_inverse(block):
+    import torch
+
+    A = spd(200, seed=3)
+    P = np.linalg.inv(A)
+    L = np.asfortranarray(np.linalg.cholesky(A) + np.triu(np.full((200, 200), 7.0), 1))  # junk above: never read
+    seen = []
+    s = lean.inverse_column_norms(torch.from_numpy(L), block, seen.append)
+    np.testing.assert_allclose(s, np.diag(P), rtol=1e-11)
+    assert seen[-1] == pytest.approx(lean.inverse_work(200, block))
 
 
 def test_phase_timer_logs_the_estimate_and_the_rate(caplog):
@@ -163,13 +158,28 @@ def test_audit_agrees_with_the_current_implementation():
 
 
 def test_fit_in_place_uses_the_jitter_policy_of_fit_gp():
-    X, y = multiclass(120, 6, 3, 4)
-    K, _ = kernel_and_diag(X, None, ARCH, 64)
-    Y = targets(y, None)
-    ref = fit_gp(K, Y, 0.0)  # σ² = 0: the policy adds jitter
-    lf = lean.fit_inplace(np.array(K, order="F"), Y, 0.0, 32, None, 1.0)
-    assert lf.jitter == ref.jitter > 0
-    np.testing.assert_allclose(lf.alpha, ref.alpha, rtol=1e-6, atol=1e-9 * np.max(np.abs(ref.alpha)))
+    # An indefinite "kernel" (smallest eigenvalue -1e-7 x the mean diagonal): the Cholesky fails until the
+    # jitter exceeds that, and each retry must start from K again (refill), as lood.gp.fit_gp's retries do.
+    rng = np.random.default_rng(4)
+    V, _ = np.linalg.qr(rng.standard_normal((120, 120)))
+    lam = np.linspace(1.0, 2.0, 120)
+    lam[0] = -1e-7 * lam.mean()
+    K = (V * lam) @ V.T
+    K = (K + K.T) / 2
+    Y = targets(rng.integers(0, 3, 120), None)
+    ref = fit_gp(K, Y, 0.0)
+    refills = []
+
+    def refill(out):
+        refills.append(1)
+        out[:] = K
+
+    lf = lean.fit_inplace(np.array(K, order="F"), Y, 0.0, 2, refill, None, 1.0)
+    assert lf.jitter == ref.jitter > 1e-7 * np.mean(np.diag(K))
+    failed = int(round(np.log10(ref.jitter / np.mean(np.diag(K))))) + 12  # tries before: 1e-12, 1e-11, ...
+    assert len(refills) == failed >= 5
+    np.testing.assert_allclose(lf.alpha, ref.alpha, rtol=1e-8)
+    np.testing.assert_allclose(lf.p_diag, np.diag(np.linalg.inv(K + ref.jitter * np.eye(120))), rtol=1e-8)
 
 
 def test_blas_guard_falls_back_to_one_thread_on_a_crashing_core(monkeypatch):

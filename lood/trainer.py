@@ -74,7 +74,7 @@ def sgd_run(
     lrs: np.ndarray,
     on_epoch: Callable[[int], None] | None,
 ) -> None:
-    """Train the stacked `params` in place: X (N, d), T (N, C) targets; order (M, epochs, n) or shared (epochs, n) row ids."""
+    """Train stacked `params` in place on X (N, d), targets T (N, C), row order (M, epochs, n) or shared (epochs, n)."""
     act = activation(arch.activation)
     bias = bool(arch.bias)
     step = 2 if bias else 1

@@ -1,12 +1,13 @@
 import numpy as np
 import pandas as pd
 import torch
-from _common import setup, torch_threads
 
 from lood.io import load_npz, save_npz
 from lood.settings import Arch, Training
 from lood.step_size import resolved  # training.lr, or auto's step (results/<experiment>/nn/lr.csv)
 from lood.train import train_in_chunk
+
+from _common import setup, torch_threads
 
 log = setup(snakemake)
 torch_threads(snakemake)
@@ -22,9 +23,14 @@ n_train = len(dataset["X"])
 eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d), dataset["X"], X_test])
 model_ids = snakemake.params.model_ids
 logits, params = train_in_chunk(
-    dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch),
+    dataset["X"],
+    dataset["y"],
+    Arch.from_config(snakemake.params.arch),
     resolved(Training.from_config(snakemake.params.training), snakemake.input.lr),
-    snakemake.params.seed, model_ids, eval_X, return_params=True,
+    snakemake.params.seed,
+    model_ids,
+    eval_X,
+    return_params=True,
 )
 save_npz(
     snakemake.output.logits,

@@ -1,15 +1,22 @@
-"""Batched training of M models vs a Python loop of M single-model trainings, side by side in one run.
+"""Batched training of M models, per-model and shared data order, vs a loop of single models, in one run.
 
-    .venv/bin/python bench/bench_train.py [--quick] [--threads N [N ...]]
+    .venv/bin/python bench/bench_train.py [--quick] [--threads N [N ...]] [--only digits|image]
 
-Data: the default experiment's digits (classes 3 and 5, 150 records, 64 features); network
-2 hidden layers x 128 (ReLU, no bias), MSE, lr 0.1. The loop is the original algorithm:
-per model a torch.nn.Sequential trained by torch.optim.SGD on its own shuffled minibatches.
-Both start from the same initial weights and data orders, so their logits agree up to float32
-rounding (which a few models amplify over the epochs to ~1e-3).
-It also times two other ways to batch (autograd through the batched forward, and
-torch.func.vmap of per-model grads) against the hand-written backward that lood.train uses,
-and the 100 out-models of one record at the default config (what one record costs).
+Two networks, 100 models each, batch 64, MSE, plain SGD (lr 0.05 unless said):
+- digits: the default experiment's data (classes 3 and 5, 150 records, 64 features), 2 hidden
+  layers x 128, 60 epochs (10 with --quick);
+- image: the Fashion-MNIST study's shape, 800 records of 784 features (uniform [0, 1] values: the
+  speed does not depend on them), 4 hidden layers x 256, 10 epochs (3 with --quick), lr 0.005.
+Each is trained by lood.train with per-model data orders and with one shared order (the first
+layer then runs as one (64 x d) @ (d x 100*width) product), and by the original algorithm: per
+model a torch.nn.Sequential trained by torch.optim.SGD, from the same initial weights and data
+orders (the image network's loop trains 20 of the 100 models and is scaled by 5). The logits of
+each batched run are compared with the loop's.
+
+Every timing is printed with the GFLOP/s it reached beside the rate of one large float32 matmul
+measured right after it (its ceiling on this CPU at that moment), both per wall second and per
+CPU second of this process: on a shared machine the CPU figures are the steadier ones.
+With --alternatives it also times two other ways to batch (autograd, torch.func.vmap).
 """
 
 from __future__ import annotations
@@ -18,42 +25,87 @@ import argparse
 import math
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from lood import data, settings, train
 
-ARCH = settings.Arch(depth=2, width=128, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
 BASE_SEED = 2024
+ORDER_SEED = 7
 
 
-def training(batch_size: int, epochs: int) -> settings.Training:
-    """The default experiment's training with the given batch size and epochs."""
+@dataclass(frozen=True)
+class Case:
+    """One benchmark network and its data."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    arch: settings.Arch
+    epochs: int
+    lr: float
+    loop_models: int  # how many of the 100 models the loop of singles trains (scaled to 100)
+
+
+def training(case: Case, epochs: int | None = None) -> settings.Training:
+    """The default experiment's training (batch 64) with the case's lr and epochs."""
     return settings.Training(
-        n_in=100, n_out=100, epochs=epochs, batch_size=batch_size, lr=0.1, lr_milestones=(), lr_gamma=0.1, momentum=0.0,
-        loss="mse", in_models_per_job=100, records_per_job=10, save_weights=False,
+        n_in=100,
+        n_out=100,
+        epochs=case.epochs if epochs is None else epochs,
+        batch_size=64,
+        lr=case.lr,
+        lr_milestones=(),
+        lr_gamma=0.1,
+        momentum=0.0,
+        loss="mse",
+        in_models_per_job=100,
+        records_per_job=10,
+        save_weights=False,
+        data_order="per_model",
     )
 
 
-def loop_of_singles(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[int]) -> np.ndarray:
-    """The original algorithm: one nn.Module + optim.SGD per model, trained one after the other."""
-    Xt, yt = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-    T = torch.nn.functional.one_hot(yt, 2).float() - 0.5
+def arch(depth: int, width: int) -> settings.Arch:
+    """A bias-free He-initialised ReLU network."""
+    return settings.Arch(depth=depth, width=width, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
+
+
+def cases(quick: bool) -> dict[str, Case]:
+    """The digits default and the image-shaped network."""
+    X, y, _ = data.load_digits_source()
+    X, y = data.select_classes(X, y, [3, 5], 150, BASE_SEED)
+    rng = np.random.default_rng(0)
+    Xi, yi = rng.random((800, 784)).astype(np.float32), rng.integers(0, 2, 800)
+    return {
+        "digits": Case("digits", X, y, arch(2, 128), 10 if quick else 60, 0.05, 100),
+        "image": Case("image", Xi, yi, arch(4, 256), 3 if quick else 10, 0.005, 20),
+    }
+
+
+def loop_of_singles(case: Case, tr: settings.Training, model_seeds: list[int], order_seed: int | None) -> np.ndarray:
+    """The original algorithm: one nn.Module + optim.SGD per model, trained one after the other; logits on X."""
+    Xt, yt = torch.tensor(case.X, dtype=torch.float32), torch.tensor(case.y)
+    C = int(case.y.max()) + 1
+    T = torch.nn.functional.one_hot(yt, C).float() - 1.0 / C
     out = []
     for s in model_seeds:
         g = torch.Generator().manual_seed(s)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(64, 128, bias=False), torch.nn.ReLU(), torch.nn.Linear(128, 128, bias=False), torch.nn.ReLU(), torch.nn.Linear(128, 2, bias=False)
-        )
-        with torch.no_grad():
-            for lin in net[::2]:
-                fan_in, fan_out = lin.in_features, lin.out_features
-                lin.weight.copy_((torch.randn(fan_in, fan_out, generator=g) * (ARCH.w_std / math.sqrt(fan_in))).T)
+        layers: list[torch.nn.Module] = []
+        for fan_in, fan_out in train.layer_sizes(case.arch, Xt.shape[1], C):
+            lin = torch.nn.Linear(fan_in, fan_out, bias=False)
+            with torch.no_grad():  # the documented init draws: W as (fan_in, fan_out), layer by layer
+                lin.weight.copy_((torch.randn(fan_in, fan_out, generator=g) * (case.arch.w_std / math.sqrt(fan_in))).T)
+            layers += [lin, torch.nn.ReLU()]
+        net = torch.nn.Sequential(*layers[:-1])
         opt = torch.optim.SGD(net.parameters(), lr=tr.lr)
         lossf = torch.nn.MSELoss()
+        order_g = g if order_seed is None else torch.Generator().manual_seed(order_seed)
         for _ in range(tr.epochs):
-            perm = torch.randperm(len(Xt), generator=g)
+            perm = torch.randperm(len(Xt), generator=order_g)
             for start in range(0, len(Xt), tr.batch_size):
                 idx = perm[start : start + tr.batch_size]
                 opt.zero_grad()
@@ -64,95 +116,178 @@ def loop_of_singles(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[in
     return np.stack(out)
 
 
-def _stacked_init_and_orders(n: int, tr: dict, model_seeds: list[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Stacked initial weights and per-model data orders for the alternatives (timed only, not compared)."""
-    inits, orders = [], []
-    for s in model_seeds:
-        inits.append(train.init_params(ARCH, 64, 2, s))
-        g = torch.Generator().manual_seed(s)
-        orders.append(torch.stack([torch.randperm(n, generator=g) for _ in range(tr.epochs)]))
-    return [torch.stack(p) for p in zip(*inits)], torch.stack(orders)
+def batched(case: Case, tr: settings.Training, model_seeds: list[int], order_seed: int | None) -> np.ndarray:
+    """lood.train's batched trainer; logits on X."""
+    return train.train_models(case.X, case.y, case.arch, tr, model_seeds, eval_X=case.X, order_seed=order_seed).logits
 
 
-def batched_autograd(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[int]) -> np.ndarray:
-    """Alternative: the batched forward (bmm over stacked weights) with autograd for the gradients."""
-    Xt = torch.tensor(X, dtype=torch.float32)
-    T = torch.nn.functional.one_hot(torch.tensor(y), 2).float() - 0.5
-    params, order = _stacked_init_and_orders(len(X), tr, model_seeds)
-    params = [p.requires_grad_() for p in params]
-    for epoch in range(tr.epochs):
-        Xe, Te = Xt[order[:, epoch]], T[order[:, epoch]]
-        for start in range(0, len(X), tr.batch_size):
-            f = train.forward(params, Xe[:, start : start + tr.batch_size], ARCH)
-            # sum over models of each model's mean loss: model m's gradient is its own
-            loss = ((f - Te[:, start : start + tr.batch_size]) ** 2).mean(dim=(1, 2)).sum()
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():
-                for p, gr in zip(params, grads):
-                    p.sub_(gr, alpha=tr.lr)
-    with torch.no_grad():
-        return train.forward(params, Xt, ARCH).numpy()
-
-
-def batched_vmap(X: np.ndarray, y: np.ndarray, tr: dict, model_seeds: list[int]) -> np.ndarray:
-    """Alternative: torch.func.vmap of torch.func.grad of one model's loss over the stacked weights."""
-    Xt = torch.tensor(X, dtype=torch.float32)
-    T = torch.nn.functional.one_hot(torch.tensor(y), 2).float() - 0.5
-    params, order = _stacked_init_and_orders(len(X), tr, model_seeds)
-
-    def loss(p, xb, tb):
-        return ((train.forward(p, xb, ARCH) - tb) ** 2).mean()
-
-    grad_all = torch.func.vmap(torch.func.grad(loss))
-    for epoch in range(tr.epochs):
-        Xe, Te = Xt[order[:, epoch]], T[order[:, epoch]]
-        for start in range(0, len(X), tr.batch_size):
-            for p, gr in zip(params, grad_all(params, Xe[:, start : start + tr.batch_size], Te[:, start : start + tr.batch_size])):
-                p.sub_(gr, alpha=tr.lr)
-    return train.forward(params, Xt, ARCH).numpy()
-
-
-def sgd_flops(X: np.ndarray, epochs: int, n_models: int) -> float:
-    """Multiply-add FLOPs of the batched SGD run on X: per row, forward and weight gradient of every layer, input gradient below the first."""
-    n, d = X.shape
-    sizes = train.layer_sizes(ARCH, d, 2)
+def sgd_flops(case: Case, epochs: int, n_models: int) -> float:
+    """FLOPs of SGD on the case: per row, forward and weight gradient of every layer, input gradient above the first."""
+    n, d = case.X.shape
+    sizes = train.layer_sizes(case.arch, d, int(case.y.max()) + 1)
     per_row = 2 * sum(a * b for a, b in sizes) * 2 + 2 * sum(a * b for a, b in sizes[1:])
     return float(per_row) * n * epochs * n_models
 
 
-def sgemm_peak(size: int = 1024, repeats: int = 10) -> float:
-    """GFLOP/s of one large float32 matmul at the current thread count (the BLAS ceiling)."""
+def sgemm_rate(size: int = 1024, repeats: int = 10) -> tuple[float, float]:
+    """GFLOP/s of one large float32 matmul at the current thread count, per wall second and per CPU second."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     for _ in range(3):
         a @ b
-    t0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
+    flops = 2 * size**3 * repeats
+    return flops / (time.perf_counter() - w0) / 1e9, flops / (time.process_time() - c0) / 1e9
 
 
-def timed(fn, *args) -> tuple[object, float, float]:
-    """fn's result, wall seconds and this process's CPU seconds (the steadier figure when other jobs share the cores)."""
+@dataclass
+class Timing:
+    """One run: its result, wall and CPU seconds, and the matmul rates (wall, CPU) measured right after it."""
+
+    result: np.ndarray
+    wall: float
+    cpu: float
+    peak_wall: float
+    peak_cpu: float
+
+
+def timed(fn: Callable[[], np.ndarray]) -> Timing:
+    """fn's result and times, and the matmul rate of the same moment."""
     w0, c0 = time.perf_counter(), time.process_time()
-    out = fn(*args)
-    return out, time.perf_counter() - w0, time.process_time() - c0
+    out = fn()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return Timing(out, wall, cpu, *sgemm_rate())
 
 
-def best_of(repeats: int, *fns) -> list[tuple[object, float, float]]:
-    """Run the functions in turn `repeats` times; each one's (result, wall, CPU) of its fastest run."""
-    best: list[tuple[object, float, float] | None] = [None] * len(fns)
+def best_of(repeats: int, fns: dict[str, Callable[[], np.ndarray]]) -> dict[str, Timing]:
+    """Each function's fastest of `repeats` runs, interleaved (a shared machine's speed drifts)."""
+    best: dict[str, Timing] = {}
     for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            run = timed(fn)
-            if best[i] is None or run[1] < best[i][1]:
-                best[i] = run
+        for name, fn in fns.items():
+            t = timed(fn)
+            if name not in best or t.wall < best[name].wall:
+                best[name] = t
     return best
+
+
+def rate_line(label: str, t: Timing, flops: float) -> str:
+    """GFLOP/s of a timing beside the matmul rate of its moment, per wall and per CPU second."""
+    rw, rc = flops / t.wall / 1e9, flops / t.cpu / 1e9
+    return (
+        f"    {label}: {t.wall:.2f} s (CPU {t.cpu:.2f} s): {rw:.1f} GFLOP/s = "
+        f"{100 * rw / t.peak_wall:.0f}% of the matmul's "
+        f"{t.peak_wall:.1f}; per CPU second {rc:.1f} = {100 * rc / t.peak_cpu:.0f}% of {t.peak_cpu:.1f}"
+    )
+
+
+def bench_case(case: Case, threads: int) -> None:
+    """Both orders batched and the loop of singles for both orders, at `threads` torch threads."""
+    torch.set_num_threads(threads)
+    model_seeds = list(range(100))
+    tr = training(case)
+    # warm both paths up (library and thread-pool start-up) before timing them
+    warm = training(case, 1)
+    for order_seed in (None, ORDER_SEED):
+        batched(case, warm, model_seeds[:4], order_seed)
+        loop_of_singles(case, warm, model_seeds[:2], order_seed)
+    k = case.loop_models
+    scale = len(model_seeds) / k
+    runs = best_of(
+        2,
+        {
+            "per_model": lambda: batched(case, tr, model_seeds, None),
+            "shared": lambda: batched(case, tr, model_seeds, ORDER_SEED),
+            "loop per_model": lambda: loop_of_singles(case, tr, model_seeds[:k], None),
+            "loop shared": lambda: loop_of_singles(case, tr, model_seeds[:k], ORDER_SEED),
+        },
+    )
+    flops = sgd_flops(case, case.epochs, len(model_seeds))
+    n, d = case.X.shape
+    print(
+        f"{case.name}: 100 models, {n} x {d}, {case.arch.depth} x {case.arch.width} ReLU, {case.epochs} epochs, "
+        f"batch 64, "
+        f"{threads} torch thread(s), {flops / 1e9:.0f} GFLOP per batched run; load average {os.getloadavg()[0]:.1f}"
+    )
+    for order in ("per_model", "shared"):
+        b, loop = runs[order], runs[f"loop {order}"]
+        gap = np.abs(b.result[:k] - loop.result).max(axis=(1, 2))
+        loop_wall, loop_cpu = loop.wall * scale, loop.cpu * scale
+        print(rate_line(f"{order:9s} batched", b, flops))
+        print(
+            f"        loop of single models{' (' + str(k) + ' trained, x' + f'{scale:g})' if scale != 1 else ''}: "
+            f"{loop_wall:.2f} s (CPU {loop_cpu:.2f} s), ratio {loop_wall / b.wall:.1f}x (CPU {loop_cpu / b.cpu:.1f}x); "
+            f"|logit difference| to the batched run per model: median {np.median(gap):.1e}, max {gap.max():.1e}"
+        )
+    s, p = runs["shared"], runs["per_model"]
+    print(f"    shared vs per_model batched: {p.wall / s.wall:.2f}x wall, {p.cpu / s.cpu:.2f}x CPU")
+
+
+def batched_autograd(case: Case, tr: settings.Training, model_seeds: list[int]) -> np.ndarray:
+    """Alternative: the batched forward (bmm over stacked weights) with autograd for the gradients."""
+    Xt = torch.tensor(case.X, dtype=torch.float32)
+    T = torch.nn.functional.one_hot(torch.tensor(case.y), 2).float() - 0.5
+    params, order = train.init_and_orders(case.arch, Xt.shape[1], 2, len(Xt), tr.epochs, model_seeds, None)
+    params = [p.requires_grad_() for p in params]
+    for epoch in range(tr.epochs):
+        Xe, Te = Xt[order[:, epoch]], T[order[:, epoch]]
+        for start in range(0, len(Xt), tr.batch_size):
+            f = train.forward(params, Xe[:, start : start + tr.batch_size], case.arch)
+            # sum over models of each model's mean loss: model m's gradient is its own
+            loss = ((f - Te[:, start : start + tr.batch_size]) ** 2).mean(dim=(1, 2)).sum()
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, gr in zip(params, grads, strict=True):
+                    p.sub_(gr, alpha=tr.lr)
+    with torch.no_grad():
+        return train.forward(params, Xt, case.arch).numpy()
+
+
+def batched_vmap(case: Case, tr: settings.Training, model_seeds: list[int]) -> np.ndarray:
+    """Alternative: torch.func.vmap of torch.func.grad of one model's loss over the stacked weights."""
+    Xt = torch.tensor(case.X, dtype=torch.float32)
+    T = torch.nn.functional.one_hot(torch.tensor(case.y), 2).float() - 0.5
+    params, order = train.init_and_orders(case.arch, Xt.shape[1], 2, len(Xt), tr.epochs, model_seeds, None)
+
+    def loss(p, xb, tb):
+        return ((train.forward(p, xb, case.arch) - tb) ** 2).mean()
+
+    grad_all = torch.func.vmap(torch.func.grad(loss))
+    for epoch in range(tr.epochs):
+        Xe, Te = Xt[order[:, epoch]], T[order[:, epoch]]
+        for start in range(0, len(Xt), tr.batch_size):
+            batch = (Xe[:, start : start + tr.batch_size], Te[:, start : start + tr.batch_size])
+            for p, gr in zip(params, grad_all(params, *batch), strict=True):
+                p.sub_(gr, alpha=tr.lr)
+    return train.forward(params, Xt, case.arch).numpy()
+
+
+def bench_alternatives(case: Case) -> None:
+    """The hand-written backward against autograd and vmap (1 thread, 10 epochs, best of 3 CPU seconds)."""
+    torch.set_num_threads(1)
+    tr, model_seeds = training(case, 10), list(range(100))
+    variants = {
+        "hand-written backward": lambda: batched(case, tr, model_seeds, None),
+        "autograd": lambda: batched_autograd(case, tr, model_seeds),
+        "torch.func.vmap": lambda: batched_vmap(case, tr, model_seeds),
+    }
+    best = dict.fromkeys(variants, math.inf)
+    for _ in range(3):
+        for name, fn in variants.items():
+            c0 = time.process_time()
+            fn()
+            best[name] = min(best[name], time.process_time() - c0)
+    ref = best["hand-written backward"]
+    print(
+        f"{case.name}, 1 thread, batch 64, 10 epochs, best-of-3 CPU s: "
+        + ", ".join(f"{k} {v:.2f} s ({v / ref:.2f}x)" for k, v in best.items())
+    )
 
 
 def main() -> None:
     """Print the timings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10 epochs instead of 60")
+    ap.add_argument("--quick", action="store_true", help="fewer epochs (digits 10, image 3)")
     ap.add_argument(
         "--threads",
         type=int,
@@ -160,65 +295,19 @@ def main() -> None:
         default=[1, os.cpu_count() or 1],
         help="torch intra-op thread counts to compare at (default: 1, i.e. per core, and every core)",
     )
-    args = ap.parse_args()
-    epochs = 10 if args.quick else 60
-    X, y, _ = data.load_digits_source()
-    X, y = data.select_classes(X, y, [3, 5], 150, BASE_SEED)
-    model_seeds = list(range(100))
-    print(f"100 models, {X.shape[0]} x {X.shape[1]} digits, 2 x 128 ReLU, {epochs} epochs, {train.default_device()}")
-
-    # Both sides get the same threads: 1 thread compares work per core (what the workflow's
-    # one-thread training jobs see, two side by side); all cores compares what one user with
-    # the whole machine waits for.
-    for threads in dict.fromkeys(args.threads):
-        torch.set_num_threads(threads)
-        # warm both paths up (library and thread-pool start-up) before timing them
-        train.train_models(X, y, ARCH, training(32, 1), model_seeds[:4], eval_X=X)
-        loop_of_singles(X, y, training(32, 1), model_seeds[:4])
-        for batch_size in (32, 64):
-            tr = training(batch_size, epochs)
-            # Each side's best of two, interleaved: a shared VM's speed drifts by tens of percent.
-            (batched, w_b, c_b), (looped, w_l, c_l) = best_of(
-                2, lambda: train.train_models(X, y, ARCH, tr, model_seeds, eval_X=X).logits, lambda: loop_of_singles(X, y, tr, model_seeds)
-            )
-            gap = np.abs(batched - looped).max(axis=(1, 2))
-            print(
-                f"{threads} torch thread(s), batch {batch_size}: batched {w_b:.2f} s (CPU {c_b:.2f} s), loop of singles {w_l:.2f} s "
-                f"(CPU {c_l:.2f} s), ratio {w_l / w_b:.1f}x (CPU {c_l / c_b:.1f}x); |logit difference| per model: "
-                f"median {np.median(gap):.1e}, max {gap.max():.1e}"
-            )
-            # The ceiling: the batched run's arithmetic at the speed of one large matmul.
-            flops, peak = sgd_flops(X, epochs, len(model_seeds)), sgemm_peak()
-            print(
-                f"    batched arithmetic {flops / 1e9:.0f} GFLOP at {flops / w_b / 1e9:.0f} GFLOP/s; a large matmul runs at {peak:.0f} GFLOP/s "
-                f"here, so even at that speed the ratio would be at most {w_l / (flops / peak / 1e9):.1f}x"
-            )
-    torch.set_num_threads(1)
-
-    # The three ways to batch differ by tens of percent, less than load noise on a shared machine:
-    # interleave them and keep each one's best of three short runs.
-    variants = {
-        "hand-written backward": lambda X, y, tr, s: train.train_models(X, y, ARCH, tr, s, eval_X=X).logits,
-        "autograd": batched_autograd,
-        "torch.func.vmap": batched_vmap,
-    }
-    for batch_size in (32, 64):
-        best = dict.fromkeys(variants, math.inf)
-        for _ in range(3):
-            for name, fn in variants.items():
-                best[name] = min(best[name], timed(fn, X, y, training(batch_size, 10), model_seeds)[2])
-        ref = best["hand-written backward"]
-        print(f"1 thread, batch {batch_size}, 10 epochs, best-of-3 CPU s: " + ", ".join(f"{k} {v:.2f} s ({v / ref:.2f}x)" for k, v in best.items()))
-
-    tr = training(64, 60)
-    runs = [timed(lambda: train.train_models(X, y, ARCH, tr, model_seeds, exclude=0, eval_X=X[:14]))[1:] for _ in range(3)]
-    wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
-    print(f"1 thread, one record at the default config (100 out-models, 60 epochs, batch 64), best of 3: {wall:.2f} s (CPU {cpu:.2f} s)")
-    n_groups = 2 * (50 + 1)  # relu and gelu: 50 records' out-models + the in-models, 100 models each
-    print(
-        f"default workflow training (2 experiments x (50 records + in-models) x 100 models): "
-        f"~{n_groups * cpu:.0f} CPU s, ~{n_groups * cpu / 2:.0f} s on 2 free cores"
+    ap.add_argument("--only", choices=["digits", "image"], help="one network only")
+    ap.add_argument(
+        "--alternatives", action="store_true", help="also time autograd and torch.func.vmap batching (digits)"
     )
+    args = ap.parse_args()
+    print(f"torch {torch.__version__} on {train.default_device()}, {os.cpu_count()} CPUs")
+    all_cases = cases(args.quick)
+    for name, case in all_cases.items():
+        if args.only in (None, name):
+            for threads in dict.fromkeys(args.threads):
+                bench_case(case, threads)
+    if args.alternatives:
+        bench_alternatives(all_cases["digits"])
 
 
 if __name__ == "__main__":

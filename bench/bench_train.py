@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lood import data, settings, train
+from lood import data, settings, sources, train
 
 BASE_SEED = 2024
 ORDER_SEED = 7
@@ -76,7 +76,7 @@ def arch(depth: int, width: int) -> settings.Arch:
 
 def cases(quick: bool) -> dict[str, Case]:
     """The digits default and the image-shaped network."""
-    X, y, _ = data.load_digits_source()
+    X, y, _ = sources.load_digits_source()
     X, y = data.select_classes(X, y, [3, 5], 150, BASE_SEED)
     rng = np.random.default_rng(0)
     Xi, yi = rng.random((800, 784)).astype(np.float32), rng.integers(0, 2, 800)

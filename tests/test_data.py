@@ -1,4 +1,4 @@
-"""Data sources, records and probes: determinism, canonical order and clear errors on bad input."""
+"""Data sources (lood.sources), the data stage, records and probes: determinism, canonical order, clear errors."""
 
 from __future__ import annotations
 
@@ -15,22 +15,19 @@ import pytest
 from sklearn.datasets import load_digits
 
 from lood.config import fill_defaults
-from lood.data import (
+from lood.data import make_probes, normalise_inputs, prepare_dataset, select_records
+from lood.errors import LoodInputError
+from lood.settings import ProbeSettings
+from lood.sources import (
     FASHION_MNIST_FILES,
     IdxFile,
     download_cifar10,
     download_fashion_mnist,
     load_fashion_mnist_source,
     load_npz_source,
-    make_probes,
-    normalise_inputs,
     parse_cifar10_archive,
-    prepare_dataset,
     read_idx,
-    select_records,
 )
-from lood.errors import LoodInputError
-from lood.settings import ProbeSettings
 
 from conftest import ROOT
 

@@ -1,4 +1,4 @@
-from lood.data import download_cifar10
+from lood.sources import download_cifar10
 
 from _common import setup
 

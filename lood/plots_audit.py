@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lood.plots import _show, as_image  # noqa: E402
+from lood.plots_records import TABULAR_NOTE, feature_limit, is_image, show_record  # noqa: E402
 
 
 def most_exposed_figure(table: pd.DataFrame, X: np.ndarray, shape: tuple[int, ...], top: int, title: str) -> plt.Figure:
@@ -34,13 +34,16 @@ def most_exposed_figure(table: pd.DataFrame, X: np.ndarray, shape: tuple[int, ..
     right.boxplot([logkl[table["label"] == c] for c in labels], showfliers=True, flierprops={"markersize": 1.5})
     right.set_xticks(np.arange(1, len(labels) + 1), [str(c) for c in labels])
     right.set(xlabel="label", ylabel="log10 KL-LOOD", title="Per label")
+    lim = feature_limit(X[ranked["record"].head(k).to_numpy(dtype=int)])
     for j, r in enumerate(ranked.head(k).itertuples()):
         ax = fig.add_subplot(grid[1 + j // cols, j % cols])
-        _show(
+        show_record(
             ax,
-            as_image(X[int(r.record)], shape),
+            X[int(r.record)],
+            shape,
             f"#{int(r.record)} y={int(r.label)}\nKL {r.kl:.2g} AUC {r.auc_nngp:.2f}",
+            lim,
         )
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title if is_image(shape) else f"{title}\n(bottom rows, {TABULAR_NOTE}, on one x scale)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-from lood.plots import as_image  # noqa: E402
+from lood.plots_records import TABULAR_NOTE, as_image, is_image, show_features  # noqa: E402
 
 KIND_COLOURS = {"noise": "C3", "flipped": "C2", "real": "0.5"}
 
@@ -174,21 +174,26 @@ def canary_figure(
         rec = int(r["record"])
         top = fig.add_subplot(grid[1, 2 * j : 2 * j + 2] if cols > 1 else grid[1, :])
         bottom = fig.add_subplot(grid[2, 2 * j : 2 * j + 2] if cols > 1 else grid[2, :])
-        for a, img, title in (
-            (top, _image(X[rec], shape), f"canary #{rec}\nKL {r['kl']:.2g}, AUC {r['auc']:.2f}"),
+        for a, row, title in (
+            (top, X[rec], f"canary #{rec}\nKL {r['kl']:.2g}, AUC {r['auc']:.2f}"),
             (
                 bottom,
-                _image(queries[rec], shape),
+                queries[rec],
                 f"q*: cos {r['cosine_to_record']:.2f}\nnearest: {'yes' if r['canary_nearest_by_cosine'] else 'no'}",
             ),
         ):
+            if not is_image(shape):
+                show_features(a, row, title)
+                continue
+            img = _image(row, shape)
             a.imshow(img, cmap="gray_r" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
             a.set_title(title, fontsize=7)
             a.set_xticks([])
             a.set_yticks([])
     fig.suptitle(
         "Planted canaries. Bottom rows: noise canaries and the query q* that maximises their LOOD from noise "
-        "(each image scaled to its own range; 'nearest': the canary is the training record of largest cosine to q*)",
+        "(each image scaled to its own range; 'nearest': the canary is the training record of largest cosine to q*)"
+        + ("" if is_image(shape) else f"\n({TABULAR_NOTE}, each on its own x scale)"),
         fontsize=8,
     )
     fig.tight_layout()

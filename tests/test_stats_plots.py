@@ -9,16 +9,10 @@ from PIL import Image
 from scipy import stats as st
 
 from lood import seeds
-from lood.plots import (
-    as_image,
-    correlation_figure,
-    influence_figure,
-    landscape_figure,
-    landscape_peaks,
-    save_figure,
-    sigma_figure,
-    sigma_summary,
-)
+from lood.plots import correlation_figure, landscape_figure, landscape_peaks, save_figure
+from lood.plots_influence import influence_figure
+from lood.plots_records import as_image, reconstruction_figure, vulnerable_figure
+from lood.plots_sigma import sigma_figure, sigma_summary
 from lood.stats import correlation, paired_difference, signed_sqrt
 
 
@@ -204,3 +198,46 @@ def test_figures_render(tmp_path):
     for name in "clis":
         with Image.open(tmp_path / f"{name}.png") as img:
             img.verify()
+
+
+def _record_panels(fig):
+    """The figure's axes that draw records: every axes with an image or with a bar chart of features."""
+    return [ax for ax in fig.axes if ax.get_images() or (ax.containers and ax.get_ylabel() != "records")]
+
+
+@pytest.mark.parametrize("shape", [(16,), (4, 4)], ids=["tabular", "image"])
+def test_records_are_drawn_as_bars_when_tabular_and_as_images_when_images(shape, tmp_path):
+    from matplotlib.container import BarContainer
+
+    from lood.plots_audit import most_exposed_figure
+
+    mia, lood, _ = _synthetic_tables()
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(int(mia["record"].max()) + 1, 16))
+    lood_all = lood.assign(label=0)
+    k = 3
+    recon = pd.DataFrame(
+        {"record": mia["record"][:4], "lood_at_record": 1.0, "lood_optimised": [4.0, 3.0, 2.0, 1.0]}
+    ).assign(cosine_to_record=0.5)
+    queries = {int(r): rng.normal(size=16) for r in recon["record"]}
+    audit = lood_all.assign(rank=lood_all["kl"].rank(ascending=False))
+    figures = {
+        "vulnerable": (vulnerable_figure(lood_all, mia, X, shape, k), 2 * k),
+        "reconstruction": (reconstruction_figure(recon, queries, X, shape), 4 if len(shape) == 1 else 8),
+        "most_exposed": (most_exposed_figure(audit, X, shape, k, "audit"), k),
+    }
+    for name, (fig, expected) in figures.items():
+        panels = _record_panels(fig)
+        assert len(panels) == expected, name
+        if len(shape) == 1:  # bars over the 16 features, no pixels anywhere, and the caption says so
+            assert not any(ax.get_images() for ax in fig.axes), name
+            for ax in panels:
+                bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+                assert len(bars) == 1 and len(bars[0]) == 16, name
+            assert "tabular" in fig.get_suptitle(), name
+        else:
+            assert all(len(ax.get_images()) == 1 and not ax.containers for ax in panels), name
+            assert "tabular" not in fig.get_suptitle(), name
+        save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
+    with pytest.raises(ValueError, match="not an image shape"):
+        as_image(X[0], (16,))

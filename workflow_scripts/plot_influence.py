@@ -1,7 +1,8 @@
 import pandas as pd
 
 from lood.io import save_csv
-from lood.plots import influence_figure, save_figure
+from lood.plots import save_figure
+from lood.plots_influence import influence_figure
 
 from _common import setup
 

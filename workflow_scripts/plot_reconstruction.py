@@ -3,7 +3,8 @@ from pathlib import Path
 import pandas as pd
 
 from lood.io import load_npz
-from lood.plots import reconstruction_figure, save_figure
+from lood.plots import save_figure
+from lood.plots_records import reconstruction_figure
 
 from _common import setup
 

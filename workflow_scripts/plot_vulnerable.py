@@ -1,7 +1,8 @@
 import pandas as pd
 
 from lood.io import load_npz
-from lood.plots import save_figure, vulnerable_figure
+from lood.plots import save_figure
+from lood.plots_records import vulnerable_figure
 
 from _common import setup
 

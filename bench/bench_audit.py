@@ -127,7 +127,7 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
 
     import numpy as np
 
-    from lood import lean
+    from lood import memory
     from lood.audit import audit
     from lood.settings import Arch, AuditSettings, NNGPSettings
 
@@ -149,7 +149,7 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
         grid_points=41,
     )
     settings = AuditSettings(experiment=None, sigma2=None, sigma2_records=4000, top=20, progress_seconds=60.0)
-    res = audit(X, y, arch, nngp, settings, threads, lean.available_bytes(), logging.getLogger("audit"))
+    res = audit(X, y, arch, nngp, settings, threads, memory.available_bytes(), logging.getLogger("audit"))
     i = res.info
     floor = n**3 / 3 / (rate * 1e9)
     print(
@@ -263,7 +263,7 @@ def bench_agreement(n: int) -> None:
     """(a) the lean audit against lood.nngp.prepare + lood_all_table, same data."""
     import numpy as np
 
-    from lood import lean
+    from lood import memory
     from lood.audit import audit
     from lood.nngp import lood_all_table, prepare
     from lood.settings import Arch, AuditSettings, NNGPSettings
@@ -276,7 +276,7 @@ def bench_agreement(n: int) -> None:
     settings = AuditSettings(experiment=None, sigma2=None, sigma2_records=4000, top=20, progress_seconds=60.0)
     print(f"(a) agreement with today's implementation: n={n:,}, d=64, C=10, depth 2 ReLU, sigma2 0.2, block 512")
     t = time.perf_counter()
-    res = audit(X, y, arch, nngp, settings, len(os.sched_getaffinity(0)), lean.available_bytes(), None)
+    res = audit(X, y, arch, nngp, settings, len(os.sched_getaffinity(0)), memory.available_bytes(), None)
     t_lean = time.perf_counter() - t
     t = time.perf_counter()
     ref = lood_all_table(prepare(X, y, arch, 0.2, 512))

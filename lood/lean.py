@@ -5,16 +5,13 @@ The Cholesky factor L of K + σ²I overwrites its lower triangle (torch's LAPACK
 tensor that shares A's memory), α = P Y comes from two triangular solves with L, and diag P is
 the squared column norms of L⁻¹, formed one block of rows at a time from L alone and never
 stored (docs/math.md §3). Nothing else of size n x n is allocated; the peak memory is
-`bytes_needed` (docs/audit.md). OpenBLAS (NumPy/SciPy) is kept out of the n x n calls: its
+lood.memory.bytes_needed (docs/audit.md). OpenBLAS (NumPy/SciPy) is kept out of the n x n calls: its
 threaded Cholesky crashed at n = 16,000 (SkylakeX kernels) and at n = 40,000 (Haswell kernels).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,169 +21,12 @@ import numpy as np
 from lood.blas import UNSAFE_CORES
 from lood.errors import LoodInputError
 from lood.gp import JITTER_STEPS
+from lood.progress import PhaseTimer, Progress, matmul_rate
 
-# Kernel tiles: float64 b x b arrays each worker holds at once (Gram tile, padded copies, XLA's
-# intermediates, the result and its transpose): 4.9 measured at n = 6,000, b = 2,048; 6 for margin.
-TILE_ARRAYS = 6
-# LAPACK's and the BLAS threads' buffers, generously (they are tens of MB).
-LAPACK_BYTES = 256 * 2**20
 # Rows of L⁻¹ formed at once for diag P: 2 x 8 n b bytes, and b n² extra flops over n³/3.
 ALGEBRA_BLOCK = 1024
 # Above this n, a threaded OpenBLAS with an AVX-512 core crashed here (lood/blas.py): one thread instead.
 UNSAFE_N = 15_000
-
-
-# ----------------------------------------------------------------------------- memory
-
-
-def workspace_bytes(n: int, d: int, block: int, workers: int) -> int:
-    """Bytes beside the n x n matrix: the larger of the kernel tiles and the algebra's row blocks, plus n-vectors."""
-    b = min(int(block), int(n))
-    tiles = int(workers) * TILE_ARRAYS * 8 * b * b
-    a = min(ALGEBRA_BLOCK, int(n))
-    algebra = LAPACK_BYTES + 3 * 8 * min(int(n), 2000) ** 2 + 2 * 8 * int(n) * a + 4 * 8 * a * a
-    return max(tiles, algebra) + 16 * 8 * int(n)
-
-
-def bytes_needed(n: int, d: int, block: int, workers: int) -> int:
-    """Memory the audit adds once data and libraries are loaded: 8 n² for the matrix plus the workspace."""
-    return 8 * int(n) ** 2 + workspace_bytes(n, d, block, workers)
-
-
-def affordable_n(available: int, d: int, block: int, workers: int) -> int:
-    """The largest n whose `bytes_needed` fits in `available` bytes."""
-    hi = max(int(math.isqrt(max(int(available), 0) // 8)), 1)
-    lo = 0
-    while lo < hi:  # bytes_needed grows with n: bisect
-        mid = (lo + hi + 1) // 2
-        if bytes_needed(mid, d, block, workers) <= available:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as fh:
-            text = fh.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _cgroup_headroom() -> int | None:
-    """Bytes left under this process's cgroup memory limit (v2, or v1), None without a limit."""
-    try:
-        with open("/proc/self/cgroup") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    best = None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":  # cgroup v2: the tightest limit on the path up to the root
-            parts = path.strip("/").split("/") if path.strip("/") else []
-            for k in range(len(parts), -1, -1):
-                base = os.path.join("/sys/fs/cgroup", *parts[:k])
-                limit = _read_int(os.path.join(base, "memory.max"))
-                used = _read_int(os.path.join(base, "memory.current"))
-                if limit is None or used is None:
-                    continue
-                used -= _inactive_file(os.path.join(base, "memory.stat"), "inactive_file")
-                best = min(best, limit - used) if best is not None else limit - used
-        elif "memory" in controllers.split(","):
-            base = os.path.join("/sys/fs/cgroup/memory", path.strip("/"))
-            limit = _read_int(os.path.join(base, "memory.limit_in_bytes"))
-            used = _read_int(os.path.join(base, "memory.usage_in_bytes"))
-            if limit is not None and used is not None and limit < 1 << 60:
-                used -= _inactive_file(os.path.join(base, "memory.stat"), "total_inactive_file")
-                best = min(best, limit - used) if best is not None else limit - used
-    return best
-
-
-def _inactive_file(stat_path: str, key: str) -> int:
-    """Reclaimable page cache counted in a cgroup's usage (0 when unknown)."""
-    try:
-        with open(stat_path) as fh:
-            for line in fh:
-                name, _, value = line.partition(" ")
-                if name == key:
-                    return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def available_bytes() -> int:
-    """Memory this process can still take: MemAvailable of /proc/meminfo, capped by its cgroup's limit."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if avail is None:  # not Linux: trust the physical memory
-        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    cg = _cgroup_headroom()
-    return max(min(avail, cg) if cg is not None else avail, 0)
-
-
-def check_memory(n: int, d: int, block: int, workers: int, available: int) -> int:
-    """The bytes the audit needs, or a LoodInputError naming the n that `available` bytes afford."""
-    need = bytes_needed(n, d, block, workers)
-    if need > available:
-        n_max = affordable_n(available, d, block, workers)
-        raise LoodInputError(
-            f"the audit of n = {n:,} records needs {need / 1e9:.1f} GB (8 n² for the kernel matrix plus "
-            f"{workspace_bytes(n, d, block, workers) / 1e9:.2f} GB of blocks) but {available / 1e9:.1f} GB "
-            "are available; "
-            f"this machine affords n <= {n_max:,}: lower data.n_records, or run on a node with "
-            f"{need / 1e9:.0f} GB free"
-        )
-    return need
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return (
-        f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"
-        if seconds >= 3600
-        else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
-
-
-class Progress:
-    """Logs `label: p% (elapsed, ETA)` of a phase whose work is counted in units (tiles, flops)."""
-
-    def __init__(self, log: logging.Logger | None, label: str, total: float, every: float) -> None:
-        self.log, self.label, self.total, self.every = log, label, float(total), float(every)
-        self.start = self.last = time.perf_counter()
-        self.done = 0.0
-
-    def __call__(self, done: float) -> None:
-        """Record that `done` units of `total` are finished; log when `every` seconds have passed or at the end."""
-        self.done = float(done)
-        now = time.perf_counter()
-        if self.log is None or (now - self.last < self.every and self.done < self.total):
-            return
-        self.last = now
-        elapsed = now - self.start
-        frac = self.done / self.total if self.total else 1.0
-        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        self.log.info(
-            "%s: %5.1f%% after %s, ETA %s", self.label, 100 * frac, _clock(elapsed), _clock(eta) if frac > 0 else "?"
-        )
-
-    @property
-    def seconds(self) -> float:
-        """Wall seconds since the phase started."""
-        return time.perf_counter() - self.start
 
 
 # ----------------------------------------------------------------------------- BLAS safety
@@ -225,68 +65,6 @@ def blas_threads(n: int, threads: int, log: logging.Logger | None) -> int:
 def cholesky_flops(n: int) -> float:
     """n³/3: the flops of a Cholesky factorisation, and of a triangular inverse."""
     return n**3 / 3
-
-
-def matmul_rate(size: int) -> float:
-    """GFLOP/s of a float64 size x size matrix product with torch's BLAS on its current threads (best of 2)."""
-    import torch
-
-    a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, size, dtype=torch.float64)
-    best = float("inf")
-    for _ in range(2):
-        t = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best / 1e9
-
-
-class PhaseTimer:
-    """Logs `label: elapsed, ~p% by the estimate, ETA` every `every` seconds while one long LAPACK call runs.
-
-    The estimate is `flops` at `gflops` GFLOP/s (a call gives no progress of its own); the line
-    at the end gives the rate the call reached, which the next phase can use as its estimate.
-    """
-
-    def __init__(self, log: logging.Logger | None, label: str, flops: float, gflops: float, every: float) -> None:
-        self.log, self.label, self.flops, self.gflops, self.every = log, label, flops, gflops, every
-        self._stop = threading.Event()
-        self.seconds = self.cpu = 0.0
-
-    def _report(self) -> None:
-        expected = self.flops / (self.gflops * 1e9)
-        while not self._stop.wait(self.every):
-            elapsed = time.perf_counter() - self.start
-            frac = min(elapsed / expected, 0.99)
-            eta = max(expected - elapsed, 0.0)
-            self.log.info(
-                "%s: %s elapsed, ~%.0f%% by the estimate, ETA ~%s", self.label, _clock(elapsed), 100 * frac, _clock(eta)
-            )
-
-    def __enter__(self) -> PhaseTimer:
-        self.start, self.cpu_start = time.perf_counter(), time.process_time()
-        if self.log is not None:
-            self.log.info(
-                "%s: %.3g TFLOP, expected ~%s at %.1f GFLOP/s",
-                self.label,
-                self.flops / 1e12,
-                _clock(self.flops / (self.gflops * 1e9)),
-                self.gflops,
-            )
-            self._thread = threading.Thread(target=self._report, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds, self.cpu = time.perf_counter() - self.start, time.process_time() - self.cpu_start
-        self._stop.set()
-        if self.log is not None:
-            self._thread.join()
-            self.log.info("%s: done in %s (%.1f GFLOP/s)", self.label, _clock(self.seconds), self.rate)
-
-    @property
-    def rate(self) -> float:
-        """GFLOP/s the phase reached."""
-        return self.flops / max(self.seconds, 1e-9) / 1e9
 
 
 def inverse_work(n: int, block: int) -> float:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from lood import audit, lean
+from lood import auc_exact, audit, lean, memory, progress
 from lood.divergence import nngp_auc
 from lood.errors import LoodInputError
 from lood.gp import fit_gp, targets
@@ -59,23 +59,23 @@ def test_memory_check_refuses_and_names_the_affordable_n():
     n, d, b, w = 40_000, 784, 2048, 2
     available = 8 * 10**9
     with pytest.raises(LoodInputError, match=r"affords n <= ([\d,]+)") as err:
-        lean.check_memory(n, d, b, w, available)
+        memory.check_memory(n, d, b, w, available)
     n_max = int(err.value.args[0].split("affords n <= ")[1].split(":")[0].replace(",", ""))
-    assert lean.bytes_needed(n_max, d, b, w) <= available < lean.bytes_needed(n_max + 1, d, b, w)
-    assert lean.check_memory(n_max, d, b, w, available) <= available
+    assert memory.bytes_needed(n_max, d, b, w) <= available < memory.bytes_needed(n_max + 1, d, b, w)
+    assert memory.check_memory(n_max, d, b, w, available) <= available
 
 
 def test_memory_formula_is_the_matrix_plus_blocks():
     n, d, b, w = 40_000, 784, 2048, 2
     # 8 n² for the one matrix, plus the larger of the kernel tiles and the algebra (buffers, the
     # matmul-rate probe, two n x 1024 row blocks of L⁻¹ and small blocks), plus n-vectors.
-    tiles = w * lean.TILE_ARRAYS * 8 * b * b
-    algebra = lean.LAPACK_BYTES + 3 * 8 * 2000**2 + 2 * 8 * n * 1024 + 4 * 8 * 1024**2
-    assert lean.bytes_needed(n, d, b, w) == 8 * n * n + max(tiles, algebra) + 16 * 8 * n
+    tiles = w * memory.TILE_ARRAYS * 8 * b * b
+    algebra = memory.LAPACK_BYTES + 3 * 8 * 2000**2 + 2 * 8 * n * 1024 + 4 * 8 * 1024**2
+    assert memory.bytes_needed(n, d, b, w) == 8 * n * n + max(tiles, algebra) + 16 * 8 * n
 
 
 def test_available_bytes_is_positive_and_at_most_physical_memory():
-    avail = lean.available_bytes()
+    avail = memory.available_bytes()
     assert 0 < avail <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -120,7 +120,7 @@ def test_phase_timer_logs_the_estimate_and_the_rate(caplog):
 
     log = logging.getLogger("test_audit")
     with caplog.at_level(logging.INFO, logger="test_audit"):
-        with lean.PhaseTimer(log, "phase", 2e9, 1.0, 60.0) as timer:
+        with progress.PhaseTimer(log, "phase", 2e9, 1.0, 60.0) as timer:
             pass
     text = caplog.text
     assert "phase: 0.002 TFLOP, expected ~0m02s at 1.0 GFLOP/s" in text and "phase: done in" in text
@@ -148,7 +148,9 @@ def test_kernel_written_into_a_given_array_matches_the_returned_kernel():
 
 def test_audit_agrees_with_the_current_implementation():
     X, y = multiclass(700, 12, 10, 2)
-    res = audit.audit(X, y, ARCH, nngp_settings(0.05, block_size=96), audit_settings(), 2, lean.available_bytes(), None)
+    res = audit.audit(
+        X, y, ARCH, nngp_settings(0.05, block_size=96), audit_settings(), 2, memory.available_bytes(), None
+    )
     ref = lood_all_table(prepare(X, y, ARCH, 0.05, 96))
     for col in ["kl", "mse"]:
         rel = np.max(np.abs(res.table[col].to_numpy() - ref[col].to_numpy()) / np.abs(ref[col].to_numpy()))
@@ -213,16 +215,16 @@ def test_exact_auc_with_equal_means_is_an_f_distribution(C, r):
     # δ = 0: AUC = P(Q_F < r Q_D) with central χ²_C both, i.e. the F(C, C) cdf at r. With the variances
     # swapped the optimal test flips its direction, and its AUC is the same (an optimal test's AUC is >= 1/2).
     z = np.zeros((1, C))
-    assert audit.nngp_auc_exact(z, [r], z, [1.0])[0] == pytest.approx(stats.f.cdf(r, C, C), abs=1e-12)
-    assert audit.nngp_auc_exact(z, [1.0], z, [r])[0] == pytest.approx(stats.f.cdf(r, C, C), abs=1e-12)
+    assert auc_exact.nngp_auc_exact(z, [r], z, [1.0])[0] == pytest.approx(stats.f.cdf(r, C, C), abs=1e-12)
+    assert auc_exact.nngp_auc_exact(z, [1.0], z, [r])[0] == pytest.approx(stats.f.cdf(r, C, C), abs=1e-12)
 
 
 def test_exact_auc_with_equal_variances_is_the_normal_shift():
     mD, mF = np.array([[0.3, -0.1, 0.2]]), np.zeros((1, 3))
     closed = stats.norm.cdf(np.sqrt(0.14 / (2 * 0.5)))
-    assert audit.nngp_auc_exact(mD, [0.5], mF, [0.5])[0] == pytest.approx(closed, abs=1e-14)
+    assert auc_exact.nngp_auc_exact(mD, [0.5], mF, [0.5])[0] == pytest.approx(closed, abs=1e-14)
     # Continuous across the switch to the normal form near equal variances.
-    near = [audit.nngp_auc_exact(mD, [0.5 * (1 + e)], mF, [0.5])[0] for e in (1e-3, 1e-4, 3e-5, 1e-5, 1e-7, 1e-9)]
+    near = [auc_exact.nngp_auc_exact(mD, [0.5 * (1 + e)], mF, [0.5])[0] for e in (1e-3, 1e-4, 3e-5, 1e-5, 1e-7, 1e-9)]
     assert np.all(np.diff(near) > 0) and abs(near[-1] - closed) < 1e-10
 
 
@@ -237,18 +239,20 @@ def test_quadrature_at_large_noncentrality_approaches_the_normal_form():
         mean_G = d2 * (1 + 1 / r) / 2 + eps * vF / 2 * C * (1 - 1 / r)
         var_G = d2 * (vD + vF / r**2) + (eps * vF / 2) ** 2 * 2 * C * (1 + 1 / r**2)
         normal = stats.norm.cdf(mean_G / np.sqrt(var_G))
-        assert abs(audit.nngp_auc_exact(mD, [vD], mF, [vF])[0] - normal) < eps**2
+        assert abs(auc_exact.nngp_auc_exact(mD, [vD], mF, [vF])[0] - normal) < eps**2
 
 
 def test_noncentral_chi2_pieces_match_scipy():
     w = np.linspace(50, 3000, 400)
     for lam in (150.0, 1000.0):
-        np.testing.assert_allclose(audit._ncx2_cdf(w, 5, np.full_like(w, lam)), special.chndtr(w, 5, lam), atol=1e-13)
         np.testing.assert_allclose(
-            audit._ncx2_pdf(np.sqrt(w), 5, np.full_like(w, lam)), stats.ncx2.pdf(w, 5, lam), rtol=1e-10, atol=1e-90
+            auc_exact._ncx2_cdf(w, 5, np.full_like(w, lam)), special.chndtr(w, 5, lam), atol=1e-13
+        )
+        np.testing.assert_allclose(
+            auc_exact._ncx2_pdf(np.sqrt(w), 5, np.full_like(w, lam)), stats.ncx2.pdf(w, 5, lam), rtol=1e-10, atol=1e-90
         )
     z = np.array([2e8, 5e8, 9e8])
-    np.testing.assert_allclose(audit._ive(4.0, z), special.ive(4.0, z), rtol=1e-14)
+    np.testing.assert_allclose(auc_exact._ive(4.0, z), special.ive(4.0, z), rtol=1e-14)
 
 
 def test_exact_auc_agrees_with_monte_carlo():
@@ -259,7 +263,7 @@ def test_exact_auc_agrees_with_monte_carlo():
         mD = mF + 0.3 * rng.standard_normal(C)
         vF = rng.uniform(0.01, 0.2)
         vD = vF * rng.uniform(1.0, 3.0)
-        exact = audit.nngp_auc_exact(mD[None], [vD], mF[None], [vF])[0]
+        exact = auc_exact.nngp_auc_exact(mD[None], [vD], mF[None], [vF])[0]
         mc, se = nngp_auc(mD, vD, mF, vF, 100_000, int(rng.integers(1 << 30)))
         assert abs(exact - mc) < 4 * se + 1e-12
 
@@ -270,7 +274,7 @@ def test_exact_auc_matches_monte_carlo_on_real_posteriors():
     from lood.divergence import lood_at_records
 
     res = lood_at_records(gp.fit, gp.K_diag, np.arange(0, 200, 25))
-    exact = audit.nngp_auc_exact(res["mean_D"], res["var_D"], res["mean_F"], res["var_F"])
+    exact = auc_exact.nngp_auc_exact(res["mean_D"], res["var_D"], res["mean_F"], res["var_F"])
     for j in range(len(exact)):
         mc, se = nngp_auc(res["mean_D"][j], res["var_D"][j], res["mean_F"][j], res["var_F"][j], 50_000, j)
         assert abs(exact[j] - mc) < 4 * se + 1e-12

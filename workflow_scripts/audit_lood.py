@@ -6,7 +6,7 @@ use_safe_core()  # OpenBLAS reads OPENBLAS_CORETYPE once, when NumPy loads it: b
 
 import json  # noqa: E402
 
-from lood import lean  # noqa: E402
+from lood import memory  # noqa: E402
 from lood.audit import audit  # noqa: E402
 from lood.io import atomic_path, load_npz, save_csv  # noqa: E402
 from lood.settings import Arch, AuditSettings, NNGPSettings  # noqa: E402
@@ -20,7 +20,7 @@ result = audit(
     NNGPSettings.from_config(snakemake.params.nngp),
     AuditSettings.from_config(snakemake.params.audit),
     snakemake.threads,
-    lean.available_bytes(),
+    memory.available_bytes(),
     log,
 )
 save_csv(snakemake.output.lood_all, result.table)

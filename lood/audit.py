@@ -26,7 +26,8 @@ from lood.errors import LoodInputError
 from lood.gp import targets
 from lood.kernel import _n_workers, as_rows, kernel_and_diag
 from lood.settings import Arch, AuditSettings, NNGPSettings
-from lood.sigma2 import choose_sigma2, eigen, objective_curve, sigma2_grid
+from lood.sigma2 import choose_sigma2, objective_curve, sigma2_grid
+from lood.spectral import eigen
 
 # NNGP AUC quadrature: Gauss-Legendre nodes in sqrt(y) over the out-distribution's range, which
 # Laurent-Massart's tail bound with t = AUC_TAIL sets (mass outside < 2 e^-t); 64 nodes were

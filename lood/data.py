@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from lood import seeds
+from lood.config import check_choice
 from lood.errors import LoodInputError
-from lood.settings import ProbeSettings, check_choice
+from lood.settings import ProbeSettings
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"

@@ -47,9 +47,9 @@ def time_training(models: int, steps: int) -> float:
         "loss": "mse",
     }
     warm = {**cfg}
-    train.train_models(X[:BATCH], y[:BATCH], ARCH, warm, list(range(models)))
+    train.train_models(X[:BATCH], y[:BATCH], ARCH, warm, train.Models(list(range(models))))
     t0 = time.perf_counter()
-    train.train_models(X, y, ARCH, cfg, list(range(models)))
+    train.train_models(X, y, ARCH, cfg, train.Models(list(range(models))))
     elapsed = time.perf_counter() - t0
     return elapsed / (models * (steps + 1))
 

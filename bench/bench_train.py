@@ -118,7 +118,9 @@ def loop_of_singles(case: Case, tr: settings.Training, model_seeds: list[int], o
 
 def batched(case: Case, tr: settings.Training, model_seeds: list[int], order_seed: int | None) -> np.ndarray:
     """lood.train's batched trainer; logits on X."""
-    return train.train_models(case.X, case.y, case.arch, tr, model_seeds, eval_X=case.X, order_seed=order_seed).logits
+    return train.train_models(
+        case.X, case.y, case.arch, tr, train.Models(model_seeds, order_seed=order_seed), train.Outputs(eval_X=case.X)
+    ).logits
 
 
 def sgd_flops(case: Case, epochs: int, n_models: int) -> float:

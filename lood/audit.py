@@ -26,7 +26,8 @@ from lood.gp import targets
 from lood.kernel import _n_workers, as_rows, kernel_and_diag
 from lood.progress import Progress
 from lood.settings import Arch, AuditSettings, NNGPSettings
-from lood.sigma2 import choose_sigma2, eigen, objective_curve, sigma2_grid
+from lood.sigma2 import choose_sigma2, objective_curve, sigma2_grid
+from lood.spectral import eigen
 
 # ----------------------------------------------------------------------------- σ²
 

@@ -1,4 +1,4 @@
-"""Config defaults from the JSON schema, filled in every process that reads the config.
+"""The config schema (schemas/config.schema.yaml): its enums, and its defaults, filled in every process.
 
 Snakemake's `validate(..., set_default=True)` is skipped inside cluster jobs since
 9.5 (snakemake issues #3614, #3921), so a SLURM job would miss every default the
@@ -8,10 +8,13 @@ the Snakefile calls it after `validate` on every run, local or remote.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lood.errors import LoodInputError
 
 
 def _resolve(schema: dict, root: dict) -> dict:
@@ -46,3 +49,37 @@ def fill_defaults(config: dict, schema_path: str | Path) -> dict:
     schema = yaml.safe_load(Path(schema_path).read_text())
     _fill(config, schema, schema)
     return config
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+@functools.cache
+def schema() -> dict:
+    """The config schema, parsed once."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+@functools.cache
+def enum(name: str) -> tuple[str, ...]:
+    """The allowed values of the schema's enum `$defs/<name>` (e.g. activation, loss)."""
+    try:
+        return tuple(schema()["$defs"][name]["enum"])
+    except KeyError:
+        raise KeyError(f"the schema has no enum $defs/{name}") from None
+
+
+def check_choice(value: str, name: str, key: str) -> str:
+    """`value` if it is one of the schema's enum `name`, else a LoodInputError naming `key`."""
+    allowed = enum(name)
+    if value not in allowed:
+        raise LoodInputError(f"{key} {value!r} unknown; allowed: {', '.join(allowed)}")
+    return value
+
+
+def check_auto(value: float | str, key: str) -> None:
+    """A LoodInputError naming `key` unless `value` is a positive number or "auto"."""
+    if value == "auto":
+        return
+    if isinstance(value, str) or isinstance(value, bool) or not value > 0:
+        raise LoodInputError(f"{key} must be a positive number or auto, got {value!r}")

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from lood import seeds
+from lood.config import check_choice
 from lood.errors import LoodInputError
-from lood.settings import ProbeSettings, check_choice
+from lood.settings import ProbeSettings
 from lood.sources import (
     CIFAR10_TEST_MEMBER,
     FASHION_MNIST_FILES,

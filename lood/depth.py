@@ -7,24 +7,35 @@ the LOOD of every training record at Q = {z} (§4, from α = V(Λ + σ²)⁻¹V�
 P_ii = Σ_j V_ij²/(λ_j + σ²)) and the posterior-mean classifier's accuracy on held-out records.
 By default (sigma2_scale: kernel) each kernel is first divided by its mean prior variance, so
 that the sweep compares kernel shapes at one noise-to-signal ratio. The networks' side of the
-comparison (MIA AUC, training loss, test accuracy) is summarised from the experiments' outputs.
+comparison (MIA AUC, training loss, test accuracy) is summarised by lood.depth_networks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from lood import seeds
 from lood.checks import check_records
-from lood.divergence import lood_at_records, nngp_auc
+from lood.divergence import lood_at_records, nngp_aucs
 from lood.errors import LoodInputError
 from lood.gp import targets
 from lood.kernel import as_rows, kernel_and_diag
-from lood.settings import Arch, DepthSettings, NNGPSettings, check_choice
-from lood.sigma2 import KernelEigen, choose_sigma2, eigen, objective_curve, sigma2_grid, spectral_fit
+from lood.settings import Arch, DepthSettings, NNGPSettings
+from lood.sigma2 import choose_sigma2, objective_curve, sigma2_grid
+from lood.spectral import KernelEigen, eigen, spectral_fit
+
+
+class DataSplit(NamedTuple):
+    """The training records (X, y) the kernel is fitted on and the held-out records (X_test, y_test) it predicts."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
 
 # ----------------------------------------------------------------------------- kernel spectrum
 
@@ -74,30 +85,6 @@ def posterior_accuracy(mean: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(mean, axis=1) == y))
 
 
-def training_loss(logits: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
-    """Each model's loss on (logits (M, n, C), labels y) as lood.train minimises it (MSELoss / CrossEntropyLoss)."""
-    check_choice(loss, "loss", "training.loss")
-    logits = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    if logits.ndim != 3 or logits.shape[1] != len(y):
-        raise LoodInputError(f"logits must be (models, {len(y)} records, outputs), got {logits.shape}")
-    C = logits.shape[2]
-    onehot = np.eye(C)[y]
-    if loss == "mse":  # mean over records and outputs of (f - (e_y - 1/C))²
-        return np.mean((logits - (onehot - 1.0 / C)) ** 2, axis=(1, 2))
-    top = logits.max(axis=2, keepdims=True)
-    lse = np.log(np.exp(logits - top).sum(axis=2)) + top[..., 0]
-    return np.mean(lse - np.sum(logits * onehot, axis=2), axis=1)
-
-
-def model_accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each model's accuracy on (logits (M, n, C), labels y); NaN for no records."""
-    logits = np.asarray(logits)
-    if len(y) == 0:
-        return np.full(len(logits), np.nan)
-    return np.mean(np.argmax(logits, axis=2) == np.asarray(y)[None, :], axis=1)
-
-
 # ----------------------------------------------------------------------------- the NNGP sweep
 
 
@@ -122,10 +109,7 @@ def choose_depth_sigma2(eig: KernelEigen, setting: float | str, nngp: NNGPSettin
 
 
 def sweep_point(
-    X: np.ndarray,
-    y: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
+    data: DataSplit,
     records: np.ndarray,
     arch: Arch,
     study: DepthSettings,
@@ -139,14 +123,14 @@ def sweep_point(
     the test predictions μ_F(X_test) = K_TF α, for K divided by its mean prior variance
     (sigma2_scale kernel) and for K as it is (absolute) (docs/math.md §2, depth study).
     """
-    X = as_rows(X)
+    X = as_rows(data.X)
     n = len(X)
     records = check_records(records, n)
     K, K_diag = kernel_and_diag(X, None, arch, nngp.block_size)
     kernel_scale = float(np.mean(K_diag))
-    Y = targets(np.asarray(y), None)
+    Y = targets(np.asarray(data.y), None)
     eig_abs = eigen(K, Y)
-    K_TF_abs = kernel_and_diag(as_rows(X_test), X, arch, nngp.block_size)[0] if len(X_test) else None
+    K_TF_abs = kernel_and_diag(as_rows(data.X_test), X, arch, nngp.block_size)[0] if len(data.X_test) else None
     spectrum = {  # PR, r_f and the correlations do not change when K is scaled
         "kernel_scale": kernel_scale,
         "mean_correlation": mean_correlation(K),
@@ -172,7 +156,7 @@ def sweep_point(
                 "drawn": setting == study.sigma2 and scale == study.sigma2_scale,
             }
             summary, per_record = _lood_point(
-                eig, K_diag / unit, K_TF, float(chosen["sigma2"]), y, y_test, records, nngp.auc_samples, base_seed
+                eig, K_diag / unit, K_TF, float(chosen["sigma2"]), data, records, nngp.auc_samples, base_seed
             )
             sigma2 = {
                 "sigma2_rule": chosen["rule"],
@@ -189,8 +173,7 @@ def _lood_point(
     K_diag: np.ndarray,
     K_TF: np.ndarray | None,
     s2: float,
-    y: np.ndarray,
-    y_test: np.ndarray,
+    data: DataSplit,
     records: np.ndarray,
     auc_samples: int,
     base_seed: int,
@@ -200,19 +183,7 @@ def _lood_point(
     fit = spectral_fit(eig, s2)
     res = lood_at_records(fit, K_diag, np.arange(n))
     kl, mse = res["kl"], res["mse"]
-    aucs = np.array(
-        [
-            nngp_auc(
-                res["mean_D"][r],
-                res["var_D"][r],
-                res["mean_F"][r],
-                res["var_F"][r],
-                auc_samples,
-                seeds.int_seed(base_seed, "nngp_auc", int(r)),
-            )
-            for r in records
-        ]
-    ).reshape(-1, 2)
+    aucs = nngp_aucs(res, records, auc_samples, base_seed, rows=records)
     summary = {
         "sigma2": s2,
         "kl_median": float(np.median(kl)),
@@ -223,10 +194,10 @@ def _lood_point(
         "mse_q25": float(np.percentile(mse, 25)),
         "mse_q75": float(np.percentile(mse, 75)),
         "auc_nngp_median": float(np.median(aucs[:, 0])),
-        "train_acc": posterior_accuracy(eig.Y - s2 * fit.alpha, y),
-        "test_acc": posterior_accuracy(K_TF @ fit.alpha, y_test) if K_TF is not None else float("nan"),
+        "train_acc": posterior_accuracy(eig.Y - s2 * fit.alpha, data.y),
+        "test_acc": posterior_accuracy(K_TF @ fit.alpha, data.y_test) if K_TF is not None else float("nan"),
         "n_train": n,
-        "n_test": len(y_test),
+        "n_test": len(data.y_test),
         "n_records": len(records),
     }
     per_record = {
@@ -240,10 +211,7 @@ def _lood_point(
 
 
 def depth_sweep(
-    X: np.ndarray,
-    y: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
+    data: DataSplit,
     records: np.ndarray,
     model: Mapping,
     study: DepthSettings,
@@ -256,66 +224,8 @@ def depth_sweep(
     for variant in study.variants:
         for depth in study.depths:
             point_rows, rec = sweep_point(
-                X, y, X_test, y_test, records, variant_arch(model, variant, depth), study, nngp, loss, base_seed
+                data, records, variant_arch(model, variant, depth), study, nngp, loss, base_seed
             )
             rows += point_rows
             recs.append(rec)
     return pd.DataFrame(rows), pd.concat(recs, ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- the networks
-
-
-def network_row(
-    experiment: str,
-    arch: Arch,
-    lr: Mapping,
-    mia: pd.DataFrame,
-    lood: pd.DataFrame,
-    in_chunks: Sequence[Mapping[str, np.ndarray]],
-    y: np.ndarray,
-    y_test: np.ndarray,
-    loss: str,
-) -> dict:
-    """One network experiment beside the sweep: MIA AUC over the studied records, the in-models' fit and test accuracy.
-
-    The in-model chunks need logits_train (every training record) and logits_test (X_test);
-    lood is the experiment's own nngp/lood.csv (its σ² rule), for the NNGP AUC of the same records;
-    lr a row of its nn/lr.csv (the step used and its fraction of the linearised stability bound).
-    """
-    missing = [k for k in ("logits_train", "logits_test") for c in in_chunks if k not in c]
-    if missing:
-        raise LoodInputError(
-            f"experiment {experiment}: in-model chunks lack {sorted(set(missing))}; rerun train_in_models "
-            "(it saves them since issue 14): delete results/<experiment>/nn/in"
-        )
-    train = np.concatenate([np.asarray(c["logits_train"]) for c in in_chunks])
-    test = np.concatenate([np.asarray(c["logits_test"]) for c in in_chunks])
-    losses = training_loss(train, y, loss)
-    train_acc, test_acc = model_accuracy(train, y), model_accuracy(test, y_test)
-    auc = mia["auc"].to_numpy(dtype=float)
-    joined = mia[["record"]].merge(lood[["record", "auc_nngp"]], on="record", how="left")
-    return {
-        "experiment": experiment,
-        "activation": arch.activation,
-        "w_std": float(arch.w_std),
-        "depth": int(arch.depth),
-        "width": int(arch.width),
-        "variant": variant_label(arch.activation, arch.w_std),
-        "lr": float(lr["lr"]),
-        "lr_fraction_of_bound": float(lr.get("fraction_of_bound", np.nan)),
-        "loss": loss,
-        "n_models": len(train),
-        "n_records": len(auc),
-        "mia_auc_median": float(np.median(auc)),
-        "mia_auc_q25": float(np.percentile(auc, 25)),
-        "mia_auc_q75": float(np.percentile(auc, 75)),
-        "auc_nngp_median": float(np.median(joined["auc_nngp"])),
-        "sigma2": float(lood["sigma2"].iloc[0]) if "sigma2" in lood else np.nan,
-        "train_loss": float(np.mean(losses)),
-        "train_loss_sd": float(np.std(losses)),
-        "train_acc": float(np.mean(train_acc)),
-        "test_acc": float(np.mean(test_acc)),
-        "test_acc_sd": float(np.std(test_acc)),
-        "n_test": len(y_test),
-    }

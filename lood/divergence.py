@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg
 from scipy.stats import rankdata
 
+from lood import seeds
 from lood.backend import jnp
 from lood.checks import check_records
 from lood.errors import LoodInputError
@@ -159,3 +160,27 @@ def nngp_auc(
     auc = float(np.mean(v_in))
     se = float(np.sqrt(np.var(v_in, ddof=1) / m + np.var(v_out, ddof=1) / m))
     return auc, se
+
+
+def nngp_aucs(
+    res: dict[str, np.ndarray], records: np.ndarray, auc_samples: int, base_seed: int, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """(R, 2): ``nngp_auc`` and its standard error of each of `records`, from row rows[j] (default j) of `res`.
+
+    `res` is what ``lood_at_records`` returns; record r's Monte Carlo seed is int_seed(base, 'nngp_auc', r),
+    the same in every table that reports an NNGP AUC (lood.csv, the σ² grid, the depth sweep).
+    """
+    rows = np.arange(len(records)) if rows is None else rows
+    return np.array(
+        [
+            nngp_auc(
+                res["mean_D"][j],
+                res["var_D"][j],
+                res["mean_F"][j],
+                res["var_F"][j],
+                auc_samples,
+                seeds.int_seed(base_seed, "nngp_auc", int(r)),
+            )
+            for j, r in zip(rows, records, strict=True)
+        ]
+    ).reshape(-1, 2)

@@ -21,7 +21,7 @@ from lood.checks import check_records
 from lood.errors import LoodInputError
 from lood.seeds import int_seed
 from lood.settings import Arch, Training
-from lood.train import train_models
+from lood.train import Models, Outputs, train_models, train_stacks
 
 
 def _order_seed(training: Training, base_seed: int, role: str, *keys: int) -> int | None:
@@ -59,7 +59,7 @@ def train_with_copies(
         X_m, y_m = copies_training_set(X, y, int(r), int(m))
         model_seeds = [int_seed(base_seed, "train_in", int(m), int(r), k) for k in range(int(training.n_in))]
         order = _order_seed(training, base_seed, "train_in_order", int(m), int(r))
-        res = train_models(X_m, y_m, arch, training, model_seeds, eval_X=eval_X, n_classes=C, order_seed=order)
+        res = train_models(X_m, y_m, arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C)
         out.append(res.logits)
     return np.stack(out)
 
@@ -71,7 +71,7 @@ def train_canary_in(
     model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
     order = _order_seed(training, base_seed, "train_in_order", 1, 0)
     C = int(np.max(y)) + 1
-    return train_models(X, y, arch, training, model_seeds, eval_X=eval_X, n_classes=C, order_seed=order).logits
+    return train_models(X, y, arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C).logits
 
 
 def train_canary_out(
@@ -84,16 +84,12 @@ def train_canary_out(
     eval_X_per_row: Sequence[np.ndarray],
 ) -> np.ndarray:
     """Logits (R, n_out, P, C): for each canary row r, n_out models trained on the augmented set without row r."""
-    C = int(np.max(y)) + 1
-    out = []
-    for r, eval_X in zip(rows, eval_X_per_row, strict=True):
+    stacks = []
+    for r in rows:
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
         if training.data_order == "aligned":
             order = _order_seed(training, base_seed, "train_in_order", 1, 0)
         else:
             order = _order_seed(training, base_seed, "train_out_order", int(r), 1)
-        res = train_models(
-            X, y, arch, training, model_seeds, exclude=int(r), eval_X=eval_X, n_classes=C, order_seed=order
-        )
-        out.append(res.logits)
-    return np.stack(out)
+        stacks.append(Models(model_seeds, order, exclude=int(r)))
+    return train_stacks(X, y, arch, training, stacks, eval_X_per_row)

@@ -23,12 +23,13 @@ from torch import Tensor
 
 from lood import seeds, train
 from lood.checks import check_records
+from lood.config import check_choice
 from lood.errors import LoodInputError
 from lood.grads import loss_hessian, per_record_grads
 from lood.ihvp import exact_solve, lissa
 from lood.losses import Batch, Objective, training_loss
 from lood.params import n_params
-from lood.settings import Arch, InfluenceSettings, Training, check_choice
+from lood.settings import Arch, InfluenceSettings, Training
 from lood.tracin import tracin_self_influence
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,8 @@ def influence_table(
     dev = torch.device(device) if device is not None else train.default_device()
     seed = seeds.int_seed(base_seed, "influence", 0)
     n_classes = int(y.max()) + 1
-    result = train.train_models(
-        X, y, arch, training, [seed], return_params=True, checkpoints=True, device=dev, n_classes=n_classes
-    )
+    wanted = train.Outputs(params=True, checkpoints=True)
+    result = train.train_models(X, y, arch, training, train.Models([seed]), wanted, device=dev, n_classes=n_classes)
     # train_models returns stacks with a leading model axis of length 1.
     final = [p[0].to(dev) for p in result.params]
     checkpoints = [[p[0].to(dev) for p in ck] for ck in result.checkpoints]

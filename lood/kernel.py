@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lood.backend import jax, jnp, stax
+from lood.config import enum
 from lood.errors import LoodInputError
-from lood.settings import Arch, enum
+from lood.settings import Arch
 
 ACTIVATIONS: dict[str, Callable[[], tuple]] = {"relu": stax.Relu, "gelu": stax.Gelu, "erf": stax.Erf}
 if set(ACTIVATIONS) != set(enum("activation")):  # the schema's enum is the one list of activations

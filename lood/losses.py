@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
+from lood.config import check_choice
 from lood.errors import LoodInputError
 from lood.params import unflatten
-from lood.settings import check_choice
 
 Forward = Callable[[Sequence[Tensor], Tensor], Tensor]
 RecordLoss = Callable[[Tensor, Tensor], Tensor]

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from lood import seeds
 from lood.checks import check_records
-from lood.divergence import lood_at_records, nngp_auc, posterior_var_floor, single_query_lood
+from lood.divergence import lood_at_records, nngp_aucs, posterior_var_floor, single_query_lood
 from lood.errors import LoodInputError
 from lood.gp import GPFit, fit_gp, targets
 from lood.kernel import as_rows, kernel_and_diag
@@ -50,18 +49,7 @@ def lood_table(gp: NNGP, records: np.ndarray, auc_samples: int, base_seed: int) 
     """KL- and mean-distance LOOD at Q = {z} and the NNGP AUC, one row per requested record (in order)."""
     records = check_records(records, gp.fit.n)
     res = lood_at_records(gp.fit, gp.K_diag, records)
-    aucs = [
-        nngp_auc(
-            res["mean_D"][j],
-            res["var_D"][j],
-            res["mean_F"][j],
-            res["var_F"][j],
-            auc_samples,
-            seeds.int_seed(base_seed, "nngp_auc", int(r)),
-        )
-        for j, r in enumerate(records)
-    ]
-    auc, se = np.array(aucs).reshape(-1, 2).T
+    auc, se = nngp_aucs(res, records, auc_samples, base_seed).T
     return pd.DataFrame({"record": records, "kl": res["kl"], "mse": res["mse"], "auc_nngp": auc, "auc_nngp_se": se})
 
 

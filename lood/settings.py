@@ -1,6 +1,6 @@
 """Typed, frozen settings built from the validated config.
 
-The schema (schemas/config.schema.yaml) is the one home of every default and every enum:
+The schema (schemas/config.schema.yaml, read by lood.config) is the one home of every default and every enum:
 these classes have no defaults of their own, and the package's functions take them
 instead of loose keyword arguments. `from_config` builds one from a config section after
 Snakemake's `validate` (or `lood.config.fill_defaults`) has filled the defaults in.
@@ -8,50 +8,14 @@ Snakemake's `validate` (or `lood.config.fill_defaults`) has filled the defaults 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
+from lood.config import check_auto, check_choice, enum
 from lood.errors import LoodInputError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-
 S = TypeVar("S", bound="_Section")
-
-
-@functools.cache
-def schema() -> dict:
-    """The config schema, parsed once."""
-    return yaml.safe_load(SCHEMA_PATH.read_text())
-
-
-@functools.cache
-def enum(name: str) -> tuple[str, ...]:
-    """The allowed values of the schema's enum `$defs/<name>` (e.g. activation, loss)."""
-    try:
-        return tuple(schema()["$defs"][name]["enum"])
-    except KeyError:
-        raise KeyError(f"the schema has no enum $defs/{name}") from None
-
-
-def check_choice(value: str, name: str, key: str) -> str:
-    """`value` if it is one of the schema's enum `name`, else a LoodInputError naming `key`."""
-    allowed = enum(name)
-    if value not in allowed:
-        raise LoodInputError(f"{key} {value!r} unknown; allowed: {', '.join(allowed)}")
-    return value
-
-
-def check_auto(value: float | str, key: str) -> None:
-    """A LoodInputError naming `key` unless `value` is a positive number or "auto"."""
-    if value == "auto":
-        return
-    if isinstance(value, str) or isinstance(value, bool) or not value > 0:
-        raise LoodInputError(f"{key} must be a positive number or auto, got {value!r}")
 
 
 def _frozen(value: Any) -> Any:

@@ -1,7 +1,8 @@
 """Choosing the GP noise σ² by a rule that never reads out-models or attack results (docs/math.md §12).
 
 One eigendecomposition K_FF = V diag(λ) Vᵀ serves every σ² of a grid: α(σ²) = V (Λ + σ²)⁻¹ Vᵀ Y,
-μ_F(X) = Y − σ²α = V Λ(Λ + σ²)⁻¹ Vᵀ Y and P_ii = Σ_j V_ij² / (λ_j + σ²), each O(n²) or less per σ².
+μ_F(X) = Y − σ²α = V Λ(Λ + σ²)⁻¹ Vᵀ Y and P_ii = Σ_j V_ij² / (λ_j + σ²), each O(n²) or less per σ²
+(lood.spectral).
 
 Rules (`nngp.sigma2`):
 
@@ -20,73 +21,20 @@ Rules (`nngp.sigma2`):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lood import seeds
 from lood.checks import check_records
-from lood.divergence import lood_at_records, nngp_auc
+from lood.config import check_choice
+from lood.divergence import lood_at_records, nngp_aucs
 from lood.errors import LoodInputError
 from lood.gp import targets
 from lood.kernel import as_rows, kernel_and_diag
-from lood.settings import Arch, NNGPSettings, check_choice
+from lood.settings import Arch, NNGPSettings
+from lood.spectral import KernelEigen, check_sigma2, eigen, spectral_fit
 
 RULES = ("calibrate", "marginal_likelihood")
-
-
-@dataclass(frozen=True)
-class KernelEigen:
-    """K_FF = V diag(lam) Vᵀ with the targets in the eigenbasis, VtY = Vᵀ Y."""
-
-    lam: np.ndarray
-    V: np.ndarray
-    Y: np.ndarray
-    VtY: np.ndarray
-
-    @property
-    def n(self) -> int:
-        """Number of training records."""
-        return len(self.lam)
-
-
-@dataclass(frozen=True)
-class SpectralFit:
-    """What the closed form at Q = {z} (lood.divergence.lood_at_records) reads from a GP fit, at one σ²."""
-
-    Y: np.ndarray
-    alpha: np.ndarray
-    p_diag: np.ndarray
-    sigma2: float
-
-    @property
-    def n(self) -> int:
-        """Number of training records."""
-        return len(self.p_diag)
-
-    @property
-    def noise(self) -> float:
-        """The σ² of every formula (no jitter: the grid's σ² > 0)."""
-        return self.sigma2
-
-    def p_diag_at(self, idx: np.ndarray) -> np.ndarray:
-        """P_ii for the given records."""
-        return self.p_diag[np.asarray(idx, dtype=np.int64)]
-
-
-def eigen(K_FF: np.ndarray, Y: np.ndarray) -> KernelEigen:
-    """Eigendecomposition of the kernel (float64; eigenvalues below 0 from round-off set to 0)."""
-    K_FF = np.asarray(K_FF, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    n = len(K_FF)
-    if K_FF.shape != (n, n) or len(Y) != n:
-        raise LoodInputError(f"K_FF must be n x n and Y n x C; got {K_FF.shape} and {Y.shape}")
-    if not np.all(np.isfinite(K_FF)):
-        raise LoodInputError("the kernel matrix has non-finite entries (check X for NaN/inf)")
-    lam, V = np.linalg.eigh((K_FF + K_FF.T) / 2)
-    return KernelEigen(lam=np.maximum(lam, 0.0), V=V, Y=Y, VtY=V.T @ Y)
 
 
 def sigma2_grid(low: float, high: float, points: int) -> np.ndarray:
@@ -97,26 +45,6 @@ def sigma2_grid(low: float, high: float, points: int) -> np.ndarray:
             f"got {low}, {high}, {points}"
         )
     return np.geomspace(float(low), float(high), int(points))
-
-
-def _check_sigma2(sigma2: np.ndarray) -> np.ndarray:
-    sigma2 = np.atleast_1d(np.asarray(sigma2, dtype=np.float64))
-    if not np.all(sigma2 > 0):
-        raise LoodInputError(f"every sigma2 of the grid must be > 0, got {sigma2.min()}")
-    return sigma2
-
-
-def spectral_fit(eig: KernelEigen, sigma2: float) -> SpectralFit:
-    """α = V (Λ + σ²)⁻¹ Vᵀ Y and P_ii = Σ_j V_ij² / (λ_j + σ²): O(n²) for one σ²."""
-    s2 = float(_check_sigma2(sigma2)[0])
-    inv = 1.0 / (eig.lam + s2)
-    return SpectralFit(Y=eig.Y, alpha=eig.V @ (inv[:, None] * eig.VtY), p_diag=(eig.V**2) @ inv, sigma2=s2)
-
-
-def train_means(eig: KernelEigen, sigma2: float) -> np.ndarray:
-    """μ_F at the training inputs, Y − σ²α = V Λ(Λ + σ²)⁻¹ Vᵀ Y (n x C; docs/math.md §4, §12)."""
-    s2 = float(_check_sigma2(sigma2)[0])
-    return eig.V @ ((eig.lam / (eig.lam + s2))[:, None] * eig.VtY)
 
 
 def mean_train_logits(in_train_logits: np.ndarray, n: int, C: int) -> np.ndarray:
@@ -139,7 +67,7 @@ def calibration_curve(eig: KernelEigen, target: np.ndarray, grid: np.ndarray, lo
     when Y's do; they are centred too) and a = max(0, ⟨μ, f̄⟩ / ‖μ‖²) fitted per σ². Evaluated in
     the eigenbasis, where the residual is Λ(Λ + σ²)⁻¹ VᵀY − Vᵀf̄ (V is orthogonal): O(nC) per σ².
     """
-    grid = _check_sigma2(grid)
+    grid = check_sigma2(grid)
     target = np.asarray(target, dtype=np.float64)
     if target.shape != eig.Y.shape:
         raise LoodInputError(f"calibration target must be n x C = {eig.Y.shape}, got {target.shape}")
@@ -167,7 +95,7 @@ def log_evidence(eig: KernelEigen, grid: np.ndarray, fit_scale: bool) -> pd.Data
     the evidence of covariance a(K + σ²I): â = tr(YᵀPY)/(nC), and the profile value is
     −nC/2 (1 + log â + log 2π) − C/2 log det(K + σ²I). O(nC) per σ² in the eigenbasis.
     """
-    grid = _check_sigma2(grid)
+    grid = check_sigma2(grid)
     n, C = eig.Y.shape
     rows = []
     for s2 in grid:
@@ -236,22 +164,12 @@ def lood_grid_table(
     Each σ² costs O(n²) from the one eigendecomposition; the NNGP AUC uses the seeds of lood.csv
     (int_seed(base, 'nngp_auc', record)), so at the σ² the workflow used it reproduces lood.csv's values.
     """
-    grid = _check_sigma2(grid)
+    grid = check_sigma2(grid)
     records = check_records(records, eig.n)
     frames = []
     for s2 in grid:
         res = lood_at_records(spectral_fit(eig, s2), K_diag, records)
-        auc = [
-            nngp_auc(
-                res["mean_D"][j],
-                res["var_D"][j],
-                res["mean_F"][j],
-                res["var_F"][j],
-                auc_samples,
-                seeds.int_seed(base_seed, "nngp_auc", int(r)),
-            )[0]
-            for j, r in enumerate(records)
-        ]
+        auc = nngp_aucs(res, records, auc_samples, base_seed)[:, 0]
         frames.append(
             pd.DataFrame({"sigma2": float(s2), "record": records, "kl": res["kl"], "mse": res["mse"], "auc_nngp": auc})
         )
@@ -260,7 +178,7 @@ def lood_grid_table(
 
 def objectives_table(eig: KernelEigen, grid: np.ndarray, target: np.ndarray | None, loss: str) -> pd.DataFrame:
     """Both rules' objectives per σ²: calibration MSE (NaN without a target), −log evidence / (nC) scaled and fixed."""
-    grid = _check_sigma2(grid)
+    grid = check_sigma2(grid)
     scaled, fixed = log_evidence(eig, grid, fit_scale=True), log_evidence(eig, grid, fit_scale=False)
     cal = calibration_curve(eig, target, grid, loss) if target is not None else None
     return pd.DataFrame(

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from lood import seeds
+from lood.config import enum
 from lood.errors import LoodInputError
-from lood.settings import Arch, Training, enum
+from lood.settings import Arch, Training
 
 # Fraction of the linearised stability bound that `lr: auto` takes, per loss (docs/math.md §13).
 # The bound is exact for the infinite-width NTK at initialisation; a finite network's own NTK

@@ -9,15 +9,10 @@ Training protocol (one model, seed s): a ``torch.Generator`` seeded with s draws
 initial parameters (layer by layer, W then b) and then, epoch by epoch, a
 ``torch.randperm`` of the training set; minibatches are consecutive slices of it and
 the last partial batch is kept (as ``DataLoader(drop_last=False)``). With a shared data
-order, seed s draws only the initialisation, and the epochs' randperms come from one generator
-seeded with an order seed, the same for a whole group of models: each epoch is a randperm of
-every row of X with the excluded row (if any) deleted, the others keeping their sequence.
-``training.data_order`` picks the groups (``data_order_seed``): ``shared``, the in-models share one
-order and each record's out-models another; ``aligned``, every model shares the in-models' order,
-so an out-model sees the in-models' sequence of records with z deleted. Plain SGD with
+order (lood.data_order, ``training.data_order``), seed s draws only the initialisation. Plain SGD with
 optional momentum (torch.optim.SGD semantics, no dampening, no weight decay); the
 learning rate is multiplied by ``lr_gamma`` at every epoch listed in ``lr_milestones``
-(MultiStepLR semantics). Losses (``settings.enum('loss')``), each averaged over the batch:
+(MultiStepLR semantics). Losses (``config.enum('loss')``), each averaged over the batch:
 
 * ``mse``: mean over batch *and* outputs of (f - t)^2 with centred one-hot targets
   t = e_y - 1/C, i.e. ``torch.nn.MSELoss()`` (the regression the NNGP posterior models);
@@ -37,9 +32,11 @@ import numpy as np
 import torch
 
 from lood.checks import check_records
+from lood.config import enum
+from lood.data_order import data_order_seed, epoch_orders, shared_order
 from lood.errors import LoodInputError
 from lood.seeds import int_seed
-from lood.settings import Arch, Training, enum
+from lood.settings import Arch, Training
 from lood.trainer import Params, activation, sgd_run
 
 # Training targets per loss: centred one-hot for MSE (the GP's regression targets), one-hot for cross-entropy.
@@ -49,6 +46,22 @@ _TARGETS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 if set(_TARGETS) != set(enum("loss")):  # the schema's enum is the one list of losses
     raise ImportError(f"train losses {sorted(_TARGETS)} differ from the schema's {enum('loss')}")
+
+
+class Models(NamedTuple):
+    """The M models ``train_models`` trains as one stack: their seeds, the training set and data order they share."""
+
+    seeds: Sequence[int]  # model m's initialisation (and without order_seed its data order) comes from seeds[m]
+    order_seed: int | None = None  # one data order for all M models (lood.data_order.data_order_seed), or None
+    exclude: int | None = None  # the row of X their training set leaves out, or None
+
+
+class Outputs(NamedTuple):
+    """The parts of ``TrainResult`` that ``train_models`` is asked for; the others are None."""
+
+    eval_X: np.ndarray | None = None  # logits (M, P, C) at these P inputs
+    params: bool = False  # the final stacked parameters
+    checkpoints: bool = False  # the stacked parameters after every epoch, and the epochs' learning rates
 
 
 class TrainResult(NamedTuple):
@@ -142,47 +155,11 @@ def init_and_orders(
         g = torch.Generator().manual_seed(int(s))
         inits.append(_init_from(g, arch, d, n_classes, torch.float32))
         if order_seed is None:
-            orders.append(_epoch_orders(g, n_train, epochs))
+            orders.append(epoch_orders(g, n_train, epochs))
     params = [torch.stack(ps) for ps in zip(*inits, strict=True)]
     if order_seed is None:
         return params, torch.stack(orders)
     return params, shared_order(order_seed, n, epochs, exclude)
-
-
-def shared_order(order_seed: int, n: int, epochs: int, exclude: int | None = None) -> torch.Tensor:
-    """(epochs, n'): per epoch a randperm of n rows from `order_seed`, row `exclude` deleted and the rest re-indexed.
-
-    The ids index X without row `exclude`, so the same seed gives every training set the same
-    sequence of records, less the one left out.
-    """
-    perms = _epoch_orders(torch.Generator().manual_seed(int(order_seed)), n, epochs)
-    if exclude is None:
-        return perms
-    kept = perms[perms != exclude].view(epochs, n - 1)
-    return kept - (kept > exclude).long()
-
-
-def _epoch_orders(g: torch.Generator, n: int, epochs: int) -> torch.Tensor:
-    """(epochs, n): one randperm of the n rows per epoch."""
-    return (
-        torch.stack([torch.randperm(n, generator=g) for _ in range(epochs)])
-        if epochs
-        else torch.empty(0, n, dtype=torch.int64)
-    )
-
-
-def data_order_seed(training: Training, base_seed: int, record: int | None) -> int | None:
-    """The shared order seed of the in-models (record None) or of record r's out-models under training.data_order.
-
-    per_model: None (each model draws its own order). shared: int_seed(base, 'train_in_order', 0) for the
-    in-models, int_seed(base, 'train_out_order', r) for record r's out-models. aligned: the in-models'
-    seed for every model.
-    """
-    if training.data_order == "per_model":
-        return None
-    if record is None or training.data_order == "aligned":
-        return int_seed(base_seed, "train_in_order", 0)
-    return int_seed(base_seed, "train_out_order", int(record))
 
 
 def default_device() -> torch.device:
@@ -198,20 +175,18 @@ def train_models(
     y: np.ndarray,
     arch: Arch,
     training: Training,
-    seeds: Sequence[int],
-    exclude: int | None = None,
-    eval_X: np.ndarray | None = None,
-    return_params: bool = False,
-    checkpoints: bool = False,
+    models: Models,
+    outputs: Outputs | None = None,
     device: str | torch.device | None = None,
     n_classes: int | None = None,
-    order_seed: int | None = None,
 ) -> TrainResult:
-    """Train len(seeds) models at once on (X, y) minus row `exclude`; model m's init comes from seeds[m].
+    """Train len(models.seeds) models at once on (X, y) minus row models.exclude; model m's init comes from seeds[m].
 
-    The data order comes from `order_seed`, shared by all models, or when it is None from each
+    The data order comes from models.order_seed, shared by all models, or when it is None from each
     model's own seed (see ``init_and_orders``); ``data_order_seed`` turns training.data_order into it.
     """
+    seeds, order_seed, exclude = models
+    eval_X, return_params, checkpoints = outputs if outputs is not None else Outputs()
     X = np.asarray(X)
     y = np.asarray(y, dtype=np.int64)
     if X.ndim != 2 or y.shape != (len(X),):
@@ -274,10 +249,8 @@ def train_in_chunk(
     same for every chunk, so the in-models do not depend on how they are split into jobs.
     """
     model_seeds = [int_seed(base_seed, "train_in", 0, int(m)) for m in model_ids]
-    order_seed = data_order_seed(training, base_seed, None)
-    res = train_models(
-        X, y, arch, training, model_seeds, eval_X=eval_X, return_params=return_params, order_seed=order_seed
-    )
+    models = Models(model_seeds, order_seed=data_order_seed(training, base_seed, None))
+    res = train_models(X, y, arch, training, models, Outputs(eval_X, params=return_params))
     return (res.logits, res.params) if return_params else res.logits
 
 
@@ -296,23 +269,34 @@ def train_out_group(
     Model m of record r has seed int_seed(base, 'train_out', r, m); the data order is ``data_order_seed``'s.
     Also returns the G param stacks if asked.
     """
+    stacks = [
+        Models(
+            [int_seed(base_seed, "train_out", int(r), m) for m in range(int(training.n_out))],
+            order_seed=data_order_seed(training, base_seed, int(r)),
+            exclude=int(r),
+        )
+        for r in records
+    ]
+    return train_stacks(X, y, arch, training, stacks, eval_X_per_record, return_params)
+
+
+def train_stacks(
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: Arch,
+    training: Training,
+    stacks: Sequence[Models],
+    eval_X_per_stack: np.ndarray | Sequence[np.ndarray],
+    return_params: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[Params]]:
+    """Logits (S, M, P, C) of each stack of models on its own eval_X_per_stack[s]; also the S param stacks if asked.
+
+    Each is one ``train_models`` call on (X, y) less that stack's excluded row, C taken from all of y.
+    """
     C = int(np.max(y)) + 1
     logits, params = [], []
-    for r, eval_X in zip(records, eval_X_per_record, strict=True):
-        model_seeds = [int_seed(base_seed, "train_out", int(r), m) for m in range(int(training.n_out))]
-        order_seed = data_order_seed(training, base_seed, int(r))
-        res = train_models(
-            X,
-            y,
-            arch,
-            training,
-            model_seeds,
-            exclude=int(r),
-            eval_X=eval_X,
-            return_params=return_params,
-            n_classes=C,
-            order_seed=order_seed,
-        )
+    for models, eval_X in zip(stacks, eval_X_per_stack, strict=True):
+        res = train_models(X, y, arch, training, models, Outputs(eval_X, params=return_params), n_classes=C)
         logits.append(res.logits)
         params.append(res.params)
     return (np.stack(logits), params) if return_params else np.stack(logits)

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from lood.settings import Arch, Training, enum
+from lood.config import enum
+from lood.settings import Arch, Training
 
 Params = list[torch.Tensor]
 
@@ -33,7 +34,7 @@ if set(_ACTIVATIONS) != set(enum("activation")):  # the schema's enum is the one
 
 
 def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The torch function of a schema activation (settings.enum('activation'))."""
+    """The torch function of a schema activation (config.enum('activation'))."""
     return _ACTIVATIONS[name]
 
 

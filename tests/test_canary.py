@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from lood.canary import check_canary_counts, make_canaries, nearest_records, reconstruction_table, record_kinds
-from lood.config import fill_defaults
+from lood.config import SCHEMA_PATH, fill_defaults
 from lood.errors import LoodInputError
 from lood.group_training import copies_training_set, train_canary_out, train_with_copies
 from lood.seeds import int_seed
-from lood.settings import SCHEMA_PATH, Arch, CanarySettings, GroupSettings, Training
-from lood.train import train_models
+from lood.settings import Arch, CanarySettings, GroupSettings, Training
+from lood.train import Models, Outputs, train_models
 
 CANARIES = CanarySettings(run_by_default=False, noise_count=3, flipped_count=2, max_fraction=0.1)
 
@@ -116,11 +116,19 @@ def test_copies_models_are_train_models_on_the_explicit_set_with_their_own_seeds
     assert len(X2) == 62 and np.array_equal(X2[60], X[5]) and np.array_equal(X2[61], X[5]) and np.all(y2[60:] == y[5])
     logits = train_with_copies(X, y, TINY_ARCH, tiny_training, 11, [5], 3, [X[[5]]])
     model_seeds = [int_seed(11, "train_in", 3, 5, k) for k in range(4)]
-    ref = train_models(X2, y2, TINY_ARCH, tiny_training, model_seeds, eval_X=X[[5]], n_classes=3).logits
+    ref = train_models(
+        X2, y2, TINY_ARCH, tiny_training, Models(model_seeds), Outputs(eval_X=X[[5]]), n_classes=3
+    ).logits
     assert logits.shape == (1, 4, 1, 3) and np.array_equal(logits[0], ref)
     # The experiment's in-models (train_in, 0, m) are different models
     base = train_models(
-        X2, y2, TINY_ARCH, tiny_training, [int_seed(11, "train_in", 0, k) for k in range(4)], eval_X=X[[5]], n_classes=3
+        X2,
+        y2,
+        TINY_ARCH,
+        tiny_training,
+        Models([int_seed(11, "train_in", 0, k) for k in range(4)]),
+        Outputs(eval_X=X[[5]]),
+        n_classes=3,
     ).logits
     assert not np.allclose(base, ref)
     with pytest.raises(LoodInputError, match="m >= 2"):
@@ -132,7 +140,9 @@ def test_canary_out_models_leave_out_exactly_the_canary(data, tiny_training):
     logits = train_canary_out(X, y, TINY_ARCH, tiny_training, 3, [7], [X[[7]]])
     keep = np.arange(60) != 7
     model_seeds = [int_seed(3, "train_out", 7, k, 1) for k in range(4)]
-    ref = train_models(X[keep], y[keep], TINY_ARCH, tiny_training, model_seeds, eval_X=X[[7]], n_classes=3).logits
+    ref = train_models(
+        X[keep], y[keep], TINY_ARCH, tiny_training, Models(model_seeds), Outputs(eval_X=X[[7]]), n_classes=3
+    ).logits
     assert np.array_equal(logits[0], ref)
 
 
@@ -188,6 +198,6 @@ def test_canary_out_models_under_a_shared_data_order(data, tiny_training, data_o
     # aligned: the canary in-models' order with row 7 deleted; shared: the canary's own order
     order = int_seed(3, "train_in_order", 1, 0) if data_order == "aligned" else int_seed(3, "train_out_order", 7, 1)
     ref = train_models(
-        X, y, TINY_ARCH, training, model_seeds, exclude=7, eval_X=X[[7]], n_classes=3, order_seed=order
+        X, y, TINY_ARCH, training, Models(model_seeds, order_seed=order, exclude=7), Outputs(eval_X=X[[7]]), n_classes=3
     ).logits
     assert np.array_equal(logits[0], ref)

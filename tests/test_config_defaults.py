@@ -14,7 +14,7 @@ import yaml
 from snakemake.utils import validate
 
 import lood
-from lood import settings
+from lood import config, settings
 from lood.config import fill_defaults
 
 from conftest import ROOT
@@ -23,16 +23,16 @@ SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 
 
 def schema_properties(section: str) -> dict:
-    return settings.schema()["properties"][section]["properties"]
+    return config.schema()["properties"][section]["properties"]
 
 
 def sparse_config() -> dict:
     """The default config with every key that has a schema default removed."""
     c = yaml.safe_load((ROOT / "config.yaml").read_text())
     for section, value in list(c.items()):
-        if not isinstance(value, dict) or section not in settings.schema()["properties"]:
+        if not isinstance(value, dict) or section not in config.schema()["properties"]:
             continue
-        props = settings.schema()["properties"][section].get("properties", {})
+        props = config.schema()["properties"][section].get("properties", {})
         for key in list(value):
             if "default" in props.get(key, {}):
                 del value[key]
@@ -94,8 +94,8 @@ def test_enums_have_one_home():
     """Lists of allowed values in the package are the schema's enums."""
     from lood.kernel import ACTIVATIONS
 
-    assert tuple(ACTIVATIONS) == settings.enum("activation")
-    assert settings.schema()["properties"]["model"]["properties"]["activation"] == {"$ref": "#/$defs/activation"}
+    assert tuple(ACTIVATIONS) == config.enum("activation")
+    assert config.schema()["properties"]["model"]["properties"]["activation"] == {"$ref": "#/$defs/activation"}
 
 
 # config.yaml's own facts about the default experiment: values that deliberately differ from the
@@ -110,7 +110,7 @@ def test_config_yaml_restates_no_default_differently():
     drift = [
         f"{section}.{key}: config.yaml {value!r}, schema default {filled[section][key]!r}"
         for section, values in c.items()
-        if isinstance(values, dict) and section in settings.schema()["properties"]
+        if isinstance(values, dict) and section in config.schema()["properties"]
         for key, value in values.items()
         if (section, key) not in EXPERIMENT_FACTS
         and key in filled.get(section, {})

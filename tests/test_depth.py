@@ -19,9 +19,10 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.preprocessing import StandardScaler
 from test_analytic import arccos_nngp, rel_err
 
-from lood import depth
+from lood import depth, depth_networks
 from lood.config import fill_defaults
 from lood.data import held_out_records, normalise_held_out, normalise_inputs, prepare_dataset
+from lood.depth_networks import NetworkOutputs
 from lood.divergence import lood_at_records
 from lood.errors import LoodInputError
 from lood.gp import fit_gp, targets
@@ -111,7 +112,7 @@ def small():
     X, X_test = rng.random((30, 6)), rng.random((17, 6))
     w = rng.standard_normal(6)
     y, y_test = (X @ w > np.median(X @ w)).astype(int), (X_test @ w > np.median(X @ w)).astype(int)
-    return X, y, X_test, y_test
+    return depth.DataSplit(X, y, X_test, y_test)
 
 
 @pytest.mark.parametrize("scale", ["absolute", "kernel"])
@@ -120,9 +121,7 @@ def test_sweep_point_against_dense_solves_and_kernel_ridge(small, scale):
     arch = depth.variant_arch(MODEL, {"activation": "gelu", "w_std": 1.9822}, 3)
     records = np.array([0, 4, 29])
     settings = study(sigma2=0.05, sigma2_scale=scale, sigma2_others=[0.5])
-    rows, recs = depth.sweep_point(
-        X, y, X_test, y_test, records, arch, settings, nngp_settings(auc_samples=500), "mse", 5
-    )
+    rows, recs = depth.sweep_point(small, records, arch, settings, nngp_settings(auc_samples=500), "mse", 5)
     assert [(r["sigma2_scale"], r["sigma2_setting"]) for r in rows] == [
         ("kernel", "0.05"),
         ("kernel", "0.5"),
@@ -158,12 +157,12 @@ def test_sweep_point_against_dense_solves_and_kernel_ridge(small, scale):
 
 
 def test_marginal_likelihood_sigma2_per_depth_is_the_workflows_rule(small):
-    X, y, X_test, y_test = small
+    X, y = small.X, small.y
     nn = nngp_settings(sigma2="marginal_likelihood", grid_points=21)
     for d in (1, 6):
         arch = depth.variant_arch(MODEL, {"activation": "relu", "w_std": 2**0.5}, d)
         settings = study(sigma2="marginal_likelihood", sigma2_scale="absolute", sigma2_others=[])
-        rows, _ = depth.sweep_point(X, y, X_test, y_test, np.array([1, 2, 3]), arch, settings, nn, "mse", 0)
+        rows, _ = depth.sweep_point(small, np.array([1, 2, 3]), arch, settings, nn, "mse", 0)
         chosen, _ = choose(X, y, arch, nn, None, "mse")
         absolute = [r for r in rows if r["sigma2_scale"] == "absolute"]
         assert len(absolute) == 1 and absolute[0]["sigma2"] == chosen["sigma2"].iloc[0]
@@ -177,7 +176,13 @@ def test_depth_sweep_table_covers_every_variant_and_depth(small):
     X, y, X_test, y_test = small
     s = study(depths=[1, 4], sigma2=0.1, sigma2_others=[])
     table, recs = depth.depth_sweep(
-        X, y, X_test[:0], y_test[:0], np.array([2, 5, 7]), MODEL, s, nngp_settings(auc_samples=200), "mse", 1
+        depth.DataSplit(X, y, X_test[:0], y_test[:0]),
+        np.array([2, 5, 7]),
+        MODEL,
+        s,
+        nngp_settings(auc_samples=200),
+        "mse",
+        1,
     )
     assert len(table) == 4 * 2 * 2 and len(recs) == 4 * 2 * 2 * 3  # variants x depths x scalings
     assert table.groupby(["activation", "w_std"]).size().tolist() == [4, 4, 4, 4]
@@ -216,14 +221,14 @@ def test_training_loss_matches_torch():
     T = torch.nn.functional.one_hot(torch.as_tensor(y), 3).double() - 1 / 3
     mse = [torch.nn.MSELoss()(torch.as_tensor(m), T).item() for m in logits]
     ce = [torch.nn.CrossEntropyLoss()(torch.as_tensor(m), torch.as_tensor(y)).item() for m in logits]
-    np.testing.assert_allclose(depth.training_loss(logits, y, "mse"), mse, rtol=1e-12)
+    np.testing.assert_allclose(depth_networks.training_loss(logits, y, "mse"), mse, rtol=1e-12)
     np.testing.assert_allclose(
-        depth.training_loss(logits * 40, y, "cross_entropy"),
+        depth_networks.training_loss(logits * 40, y, "cross_entropy"),
         [torch.nn.CrossEntropyLoss()(torch.as_tensor(m * 40), torch.as_tensor(y)).item() for m in logits],
         rtol=1e-10,
     )
-    np.testing.assert_allclose(depth.training_loss(logits, y, "cross_entropy"), ce, rtol=1e-12)
-    np.testing.assert_allclose(depth.model_accuracy(logits, y), [np.mean(m.argmax(1) == y) for m in logits])
+    np.testing.assert_allclose(depth_networks.training_loss(logits, y, "cross_entropy"), ce, rtol=1e-12)
+    np.testing.assert_allclose(depth_networks.model_accuracy(logits, y), [np.mean(m.argmax(1) == y) for m in logits])
 
 
 def test_network_row_summarises_the_experiment():
@@ -241,7 +246,7 @@ def test_network_row_summarises_the_experiment():
     lood = pd.DataFrame({"record": [1, 3, 7, 9], "auc_nngp": [0.52, 0.51, 0.56, 0.6], "sigma2": 0.2})
     arch = Arch.from_config({**MODEL, "depth": 6})
     lr = pd.Series({"lr_setting": 0.02, "lr": 0.02, "bound": 0.05, "fraction_of_bound": 0.4})
-    row = depth.network_row("relu_d6", arch, lr, mia, lood, chunks, y, y_test, "mse")
+    row = depth_networks.network_row("relu_d6", arch, NetworkOutputs(lr, mia, lood, chunks), y, y_test, "mse")
     assert (row["lr"], row["lr_fraction_of_bound"]) == (0.02, 0.4)
     assert (row["depth"], row["n_models"], row["n_records"]) == (6, 6, 4)
     assert row["mia_auc_median"] == pytest.approx(0.65) and row["auc_nngp_median"] == pytest.approx(0.54)
@@ -249,7 +254,8 @@ def test_network_row_summarises_the_experiment():
     test = np.concatenate([c["logits_test"] for c in chunks])
     assert row["test_acc"] == pytest.approx(np.mean(test.argmax(2) == y_test))
     with pytest.raises(LoodInputError, match="logits_test"):
-        depth.network_row("relu", arch, lr, mia, lood, [{"logits_train": chunks[0]["logits_train"]}], y, y_test, "mse")
+        lacking = NetworkOutputs(lr, mia, lood, [{"logits_train": chunks[0]["logits_train"]}])
+        depth_networks.network_row("relu", arch, lacking, y, y_test, "mse")
 
 
 # ----------------------------------------------------------------------------- held-out records (lood/data.py)
@@ -338,11 +344,8 @@ def test_arch_override_keeps_model_keys():
 
 
 def test_depth_figure_draws_the_drawn_setting_and_the_networks(small):
-    X, y, X_test, y_test = small
     s = study(depths=[1, 2, 6], sigma2=0.5, sigma2_others=[0.05], variants=[{"activation": "relu", "w_std": 2**0.5}])
-    sweep, _ = depth.depth_sweep(
-        X, y, X_test, y_test, np.array([1, 2]), MODEL, s, nngp_settings(auc_samples=200), "mse", 0
-    )
+    sweep, _ = depth.depth_sweep(small, np.array([1, 2]), MODEL, s, nngp_settings(auc_samples=200), "mse", 0)
     networks = pd.DataFrame(
         [
             {

@@ -14,11 +14,11 @@ import torch
 
 from lood import influence as inf
 from lood import losses, train
-from lood.config import fill_defaults
+from lood.config import SCHEMA_PATH, enum, fill_defaults
 from lood.errors import LoodInputError
 from lood.grads import loss_hessian
 from lood.losses import Batch, Objective
-from lood.settings import SCHEMA_PATH, Arch, InfluenceSettings, Training, enum
+from lood.settings import Arch, InfluenceSettings, Training
 from lood.tracin import tracin_self_influence
 
 
@@ -348,7 +348,13 @@ def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
         X, y, [3], ARCH, TRAINING, settings(method="exact", damping=1.0), base_seed=2, device="cpu"
     )
     res = train.train_models(
-        X, y, ARCH, TRAINING, [inf.seeds.int_seed(2, "influence", 0)], checkpoints=True, device="cpu"
+        X,
+        y,
+        ARCH,
+        TRAINING,
+        train.Models([inf.seeds.int_seed(2, "influence", 0)]),
+        train.Outputs(checkpoints=True),
+        device="cpu",
     )
     np.testing.assert_allclose(res.lrs, [0.1, 0.1, 0.05, 0.05])
     forward = partial(train.forward, arch=ARCH)

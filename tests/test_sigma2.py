@@ -15,17 +15,15 @@ from lood.gp import fit_gp
 from lood.sigma2 import (
     calibration_curve,
     choose_sigma2,
-    eigen,
     log_evidence,
     lood_grid_table,
     objective_curve,
     objectives_table,
     read_sigma2,
     sigma2_grid,
-    spectral_fit,
     stack_train_logits,
-    train_means,
 )
+from lood.spectral import eigen, spectral_fit, train_means
 
 
 def rbf(X: np.ndarray, length: float = 1.5) -> np.ndarray:

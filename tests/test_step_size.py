@@ -25,7 +25,7 @@ from lood.step_size import (
     resolved,
     stable_lr,
 )
-from lood.train import forward, init_params, train_models
+from lood.train import Models, Outputs, forward, init_params, train_models
 
 from conftest import ROOT
 
@@ -102,7 +102,7 @@ def test_bound_is_sharp_for_full_batch_gradient_descent_on_a_linear_model(moment
     assert table["lambda_full"].iloc[0] == pytest.approx(np.linalg.eigvalsh(X @ X.T)[-1] / 40, rel=1e-10)
     assert bound == pytest.approx(2 * (1 + momentum) / ((2 / 3) * table["lambda_full"].iloc[0]))
     for factor, stable in [(0.98, True), (1.02, False)]:
-        W = train_models(X, y, a, replace(tr, lr=factor * bound), [1, 2], return_params=True).params[0]
+        W = train_models(X, y, a, replace(tr, lr=factor * bound), Models([1, 2]), Outputs(params=True)).params[0]
         assert (W.abs().max().item() < 10) == stable, (factor, W.abs().max().item())
 
 
@@ -147,7 +147,7 @@ def test_read_lr_and_resolved(tmp_path):
 
 def diverged(X, y, a, tr, lr, n_models=100) -> int:
     """How many of n_models networks end with non-finite or exploded logits at step `lr`."""
-    params = train_models(X, y, a, replace(tr, lr=lr), list(range(n_models)), return_params=True).params
+    params = train_models(X, y, a, replace(tr, lr=lr), Models(list(range(n_models))), Outputs(params=True)).params
     with torch.no_grad():
         logits = forward(params, torch.as_tensor(X, dtype=torch.float32), a).numpy()
     return int(
@@ -234,7 +234,7 @@ def test_lissa_auto_on_data_ten_times_the_digits_scale():
         X, y, a = d["X"] * factor, d["y"], arch(width=16)
         tr = training(lr="auto", epochs=30)
         tr = replace(tr, lr=float(lr_table(X, y, a, tr, 2024)["lr"].iloc[0]))
-        params = [p[0] for p in train_models(X, y, a, tr, [5], return_params=True).params]
+        params = [p[0] for p in train_models(X, y, a, tr, Models([5]), Outputs(params=True)).params]
         objective = Objective(partial(forward, arch=a), "mse")
         Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
         train, query = Batch(Xt, yt), Batch(Xt[:4], yt[:4])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lood import seeds, settings, train
+from lood import config, data_order, seeds, settings, train
 from lood.errors import LoodInputError
 
 
@@ -42,7 +42,7 @@ def arch_for(activation: str = "relu", bias: bool = True, depth: int = 2, width:
 
 def make_training(**given) -> settings.Training:
     """A Training from the given keys and the schema's defaults for the rest."""
-    props = settings.schema()["properties"]["training"]["properties"]
+    props = config.schema()["properties"]["training"]["properties"]
     section = {k: v["default"] for k, v in props.items() if "default" in v}
     return settings.Training.from_config({"n_in": 4, "n_out": 4, **section, **given})
 
@@ -120,11 +120,17 @@ def test_batched_equals_single_and_torch_reference(activation, bias, loss, momen
     model_seeds = [11, 22, 33, 44, 55]
     Q = np.random.default_rng(9).uniform(0, 1, (7, X.shape[1]))
     batched = train.train_models(
-        X, y, arch, training, model_seeds, eval_X=Q, return_params=True, checkpoints=True, device="cpu"
+        X,
+        y,
+        arch,
+        training,
+        train.Models(model_seeds),
+        train.Outputs(eval_X=Q, params=True, checkpoints=True),
+        device="cpu",
     )
     assert batched.logits.shape == (5, 7, 3)
     for m, s in enumerate(model_seeds):
-        alone = train.train_models(X, y, arch, training, [s], eval_X=Q, device="cpu")
+        alone = train.train_models(X, y, arch, training, train.Models([s]), train.Outputs(eval_X=Q), device="cpu")
         np.testing.assert_allclose(batched.logits[m], alone.logits[0], atol=1e-5, rtol=0)
 
         net, init, lrs = reference_sgd(X, y, arch, training, s, 3)
@@ -159,14 +165,13 @@ def test_shared_order_batched_equals_one_by_one(activation, bias, loss, momentum
         y,
         arch,
         training,
-        model_seeds,
-        eval_X=Q,
-        return_params=True,
-        checkpoints=True,
+        train.Models(model_seeds, order_seed=order_seed),
+        train.Outputs(eval_X=Q, params=True, checkpoints=True),
         device="cpu",
-        order_seed=order_seed,
     )
-    per_model = train.train_models(X, y, arch, training, model_seeds, eval_X=Q, device="cpu").logits
+    per_model = train.train_models(
+        X, y, arch, training, train.Models(model_seeds), train.Outputs(eval_X=Q), device="cpu"
+    ).logits
     for m, s in enumerate(model_seeds):
         net, _, lrs = reference_sgd(X, y, arch, training, s, 3, order_seed=order_seed)
         with torch.no_grad():
@@ -207,8 +212,8 @@ def test_orders_per_model_differ_and_shared_do_not():
 
 def test_shared_order_without_a_record_is_the_same_sequence_less_that_record():
     n, epochs, r = 30, 4, 11
-    full = train.shared_order(5, n, epochs)
-    less = train.shared_order(5, n, epochs, exclude=r)
+    full = data_order.shared_order(5, n, epochs)
+    less = data_order.shared_order(5, n, epochs, exclude=r)
     rows_left = np.delete(np.arange(n), r)  # training-set row i is row rows_left[i] of X
     assert less.shape == (epochs, n - 1)
     for e in range(epochs):
@@ -229,7 +234,9 @@ def test_shared_order_entry_points_share_per_job_unit():
     np.testing.assert_allclose(chunk[2], alone[0], atol=1e-6, rtol=0)
     in_seeds = [seeds.int_seed(7, "train_in", 0, m) for m in range(3)]
     in_order = seeds.int_seed(7, "train_in_order", 0)
-    ref = train.train_models(X, y, arch, shared, in_seeds, eval_X=Q, order_seed=in_order).logits
+    ref = train.train_models(
+        X, y, arch, shared, train.Models(in_seeds, order_seed=in_order), train.Outputs(eval_X=Q)
+    ).logits
     np.testing.assert_array_equal(chunk, ref)
     per_model = train.train_in_chunk(X, y, arch, dataclasses.replace(shared, data_order="per_model"), 7, [0, 1, 2], Q)
     assert np.all(np.abs(per_model - chunk).max(axis=(1, 2)) > 1e-4)
@@ -240,14 +247,17 @@ def test_shared_order_entry_points_share_per_job_unit():
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
         for logits, o in ((group, seeds.int_seed(7, "train_out_order", r)), (aligned, in_order)):
-            ref = train.train_models(X, y, arch, shared, s, exclude=r, eval_X=probes[g], order_seed=o)
+            ref = train.train_models(
+                X, y, arch, shared, train.Models(s, order_seed=o, exclude=r), train.Outputs(eval_X=probes[g])
+            )
             np.testing.assert_array_equal(logits[g], ref.logits)
     assert np.abs(group - aligned).max() > 1e-4
     seed_of = {
-        o: train.data_order_seed(dataclasses.replace(shared, data_order=o), 7, 4) for o in settings.enum("data_order")
+        o: data_order.data_order_seed(dataclasses.replace(shared, data_order=o), 7, 4)
+        for o in config.enum("data_order")
     }
     assert seed_of == {"per_model": None, "shared": seeds.int_seed(7, "train_out_order", 4), "aligned": in_order}
-    assert train.data_order_seed(shared, 7, None) == in_order
+    assert data_order.data_order_seed(shared, 7, None) == in_order
 
 
 def test_aligned_out_models_equal_one_by_one_on_the_in_sequence_less_the_record():
@@ -255,8 +265,10 @@ def test_aligned_out_models_equal_one_by_one_on_the_in_sequence_less_the_record(
     X, y = make_data()
     arch, training = arch_for("gelu", True, 2), training_for("mse", 0.9)
     r, order_seed, model_seeds = 17, 77, [11, 22]
-    out = train.train_models(X, y, arch, training, model_seeds, exclude=r, eval_X=X[:5], order_seed=order_seed)
-    full = train.shared_order(order_seed, len(X), training.epochs)
+    out = train.train_models(
+        X, y, arch, training, train.Models(model_seeds, order_seed=order_seed, exclude=r), train.Outputs(eval_X=X[:5])
+    )
+    full = data_order.shared_order(order_seed, len(X), training.epochs)
     rows_left = np.delete(np.arange(len(X)), r)
     # the in-order's records, less z, as rows of D
     perms = [torch.as_tensor(np.searchsorted(rows_left, [i for i in e.tolist() if i != r])) for e in full]
@@ -299,26 +311,44 @@ def test_exclude_trains_on_the_deleted_set_and_differs_from_full():
     X, y = make_data()
     arch, training = arch_for(), training_for()
     r = 17
-    out = train.train_models(X, y, arch, training, [5, 6], exclude=r, eval_X=X[:4], device="cpu").logits
+    out = train.train_models(
+        X, y, arch, training, train.Models([5, 6], exclude=r), train.Outputs(eval_X=X[:4]), device="cpu"
+    ).logits
     deleted = train.train_models(
-        np.delete(X, r, 0), np.delete(y, r), arch, training, [5, 6], eval_X=X[:4], device="cpu", n_classes=3
+        np.delete(X, r, 0),
+        np.delete(y, r),
+        arch,
+        training,
+        train.Models([5, 6]),
+        train.Outputs(eval_X=X[:4]),
+        device="cpu",
+        n_classes=3,
     ).logits
     np.testing.assert_array_equal(out, deleted)
     shifted_y = np.delete(np.roll(y, -1), r)  # a label-shifting removal must not agree
     shifted = train.train_models(
-        np.delete(X, r, 0), shifted_y, arch, training, [5, 6], eval_X=X[:4], device="cpu", n_classes=3
+        np.delete(X, r, 0),
+        shifted_y,
+        arch,
+        training,
+        train.Models([5, 6]),
+        train.Outputs(eval_X=X[:4]),
+        device="cpu",
+        n_classes=3,
     ).logits
     assert np.abs(out - shifted).max() > 1e-3
-    full = train.train_models(X, y, arch, training, [5, 6], eval_X=X[:4], device="cpu").logits
+    full = train.train_models(
+        X, y, arch, training, train.Models([5, 6]), train.Outputs(eval_X=X[:4]), device="cpu"
+    ).logits
     assert np.abs(out - full).max() > 1e-4
 
 
 def test_reproducible_and_seed_dependent():
     X, y = make_data()
     arch, training = arch_for(), training_for()
-    a = train.train_models(X, y, arch, training, [1, 2, 3], eval_X=X, device="cpu").logits
-    b = train.train_models(X, y, arch, training, [1, 2, 3], eval_X=X, device="cpu").logits
-    c = train.train_models(X, y, arch, training, [4, 5, 6], eval_X=X, device="cpu").logits
+    a = train.train_models(X, y, arch, training, train.Models([1, 2, 3]), train.Outputs(eval_X=X), device="cpu").logits
+    b = train.train_models(X, y, arch, training, train.Models([1, 2, 3]), train.Outputs(eval_X=X), device="cpu").logits
+    c = train.train_models(X, y, arch, training, train.Models([4, 5, 6]), train.Outputs(eval_X=X), device="cpu").logits
     np.testing.assert_array_equal(a, b)
     assert np.all(np.abs(a - c).max(axis=(1, 2)) > 1e-3)
     assert np.abs(a[0] - a[1]).max() > 1e-3
@@ -347,9 +377,9 @@ def test_init_variance_matches_w_std():
 
 
 def test_unknown_activation_and_loss_are_input_errors():
-    with pytest.raises(LoodInputError, match=", ".join(settings.enum("activation"))):
+    with pytest.raises(LoodInputError, match=", ".join(config.enum("activation"))):
         arch_for("tanh")
-    with pytest.raises(LoodInputError, match=", ".join(settings.enum("loss"))):
+    with pytest.raises(LoodInputError, match=", ".join(config.enum("loss"))):
         training_for(loss="hinge")
 
 
@@ -385,7 +415,13 @@ def test_workflow_entry_points_use_their_seeds():
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
         ref = train.train_models(
-            np.delete(X, r, 0), np.delete(y, r), arch, training, s, eval_X=probes[g], n_classes=3
+            np.delete(X, r, 0),
+            np.delete(y, r),
+            arch,
+            training,
+            train.Models(s),
+            train.Outputs(eval_X=probes[g]),
+            n_classes=3,
         ).logits
         np.testing.assert_array_equal(group[g], ref)
     group_again, group_params = train.train_out_group(X, y, arch, training, 7, [4, 9], probes, return_params=True)
@@ -402,4 +438,4 @@ def test_divergence_is_reported_not_silently_kept():
         epochs=20, batch_size=8, lr=100.0, lr_milestones=[], lr_gamma=0.1, momentum=0.0, loss="mse"
     )
     with pytest.raises(LoodInputError, match="diverged.*lower training.lr"):
-        train.train_models(X, y, arch, training, [1, 2], eval_X=X)
+        train.train_models(X, y, arch, training, train.Models([1, 2]), train.Outputs(eval_X=X))

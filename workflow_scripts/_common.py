@@ -1,4 +1,5 @@
-"""Shared by the workflow scripts: logging to the rule's log, and the rule's thread count."""
+"""Shared by the workflow scripts: logging to the rule's log, the rule's thread count, and what the training
+rules and the rules on the experiment's NNGP read."""
 
 import logging
 import sys
@@ -36,3 +37,50 @@ def torch_threads(snakemake) -> None:
     import torch
 
     torch.set_num_threads(snakemake.threads)
+
+
+def training_job(snakemake):
+    """setup and torch_threads, then what every rule that trains networks reads.
+
+    Returns (log, dataset, arch, training): the rule's logger, dataset.npz, the model of params.arch and
+    the training settings of params.training with lr resolved (training.lr, or auto's step from input.lr,
+    results/<experiment>/nn/lr.csv).
+    """
+    log = setup(snakemake)
+    torch_threads(snakemake)
+    from lood.io import load_npz
+    from lood.settings import Arch, Training
+    from lood.step_size import resolved
+
+    training = resolved(Training.from_config(snakemake.params.training), snakemake.input.lr)
+    return log, load_npz(snakemake.input.dataset), Arch.from_config(snakemake.params.arch), training
+
+
+def save_weights(snakemake, params) -> None:
+    """The trained parameters to output.weights, where the rule has one (training.save_weights)."""
+    import torch
+
+    if "weights" in snakemake.output.keys():
+        torch.save(params, snakemake.output.weights)
+
+
+def nngp_job(snakemake):
+    """setup, then what every rule on the experiment's NNGP reads.
+
+    Returns (log, nngp, sigma2, gp): the rule's logger, the settings of params.nngp, the experiment's σ²
+    (input.sigma2, chosen by rule choose_sigma2) and the NNGP of input.dataset and params.arch at that σ²
+    (lood.nngp.prepare).
+    """
+    log = setup(snakemake)
+    import pandas as pd
+
+    from lood.io import load_npz
+    from lood.nngp import prepare
+    from lood.settings import Arch, NNGPSettings
+    from lood.sigma2 import read_sigma2
+
+    dataset = load_npz(snakemake.input.dataset)
+    nngp = NNGPSettings.from_config(snakemake.params.nngp)
+    sigma2 = read_sigma2(pd.read_csv(snakemake.input.sigma2))
+    gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), sigma2, nngp.block_size)
+    return log, nngp, sigma2, gp

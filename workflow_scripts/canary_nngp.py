@@ -4,22 +4,17 @@ import numpy as np
 import pandas as pd
 
 from lood.canary import reconstruction_table, record_kinds
-from lood.io import load_npz, save_csv, save_npz
-from lood.nngp import lood_all_table, lood_table, prepare
+from lood.io import save_csv, save_npz
+from lood.nngp import lood_all_table, lood_table
 from lood.query import optimise_queries
-from lood.settings import Arch, NNGPSettings, QuerySettings
-from lood.sigma2 import read_sigma2
+from lood.settings import QuerySettings
 
-from _common import setup
+from _common import nngp_job
 
-log = setup(snakemake)
-dataset = load_npz(snakemake.input.dataset)
+# The experiment's sigma2 (chosen on the data without canaries): the canaries must not tune the model.
+log, nngp, sigma2, gp = nngp_job(snakemake)
 canaries = pd.read_csv(snakemake.input.canaries)
 records = canaries["record"].to_numpy()
-nngp = NNGPSettings.from_config(snakemake.params.nngp)
-# The experiment's sigma2 (chosen on the data without canaries): the canaries must not tune the model.
-sigma2 = read_sigma2(pd.read_csv(snakemake.input.sigma2))
-gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), sigma2, nngp.block_size)
 lood_all = lood_all_table(gp).assign(kind=record_kinds(gp.fit.n, canaries), sigma2=sigma2)
 save_csv(snakemake.output.lood_all, lood_all)
 seed = snakemake.params.seed

@@ -1,19 +1,13 @@
 import pandas as pd
 
 from lood.group_training import train_canary_in
-from lood.io import load_npz, save_npz
-from lood.settings import Arch, Training
-from lood.step_size import resolved  # training.lr, or auto's step (results/<experiment>/nn/lr.csv)
+from lood.io import save_npz
 
-from _common import setup, torch_threads
+from _common import training_job
 
-log = setup(snakemake)
-torch_threads(snakemake)
-dataset = load_npz(snakemake.input.dataset)
+log, dataset, arch, training = training_job(snakemake)
 records = pd.read_csv(snakemake.input.canaries)["record"].to_numpy()
 X, y = dataset["X"], dataset["y"]
-arch = Arch.from_config(snakemake.params.arch)
-training = resolved(Training.from_config(snakemake.params.training), snakemake.input.lr)
 logits = train_canary_in(X, y, arch, training, snakemake.params.seed, X[records])
 save_npz(snakemake.output.logits, records=records, logits_record=logits)
 log.info("trained %d in-models on the canary dataset; logits %s", training.n_in, logits.shape)

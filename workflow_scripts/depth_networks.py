@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from lood.depth import network_row
+from lood.depth_networks import NetworkOutputs, network_row
 from lood.io import load_npz, save_csv
 from lood.settings import Arch
 
@@ -24,10 +24,7 @@ for name, arch, mia, lood, lr in zip(
         network_row(
             name,
             Arch.from_config(arch),
-            pd.read_csv(lr).iloc[0],
-            pd.read_csv(mia),
-            pd.read_csv(lood),
-            chunks,
+            NetworkOutputs(pd.read_csv(lr).iloc[0], pd.read_csv(mia), pd.read_csv(lood), chunks),
             dataset["y"],
             y_test,
             snakemake.params.loss,

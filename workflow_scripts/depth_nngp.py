@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from lood.depth import depth_sweep
+from lood.depth import DataSplit, depth_sweep
 from lood.io import load_npz, save_csv
 from lood.settings import DepthSettings, NNGPSettings
 
@@ -17,10 +17,7 @@ log.info("held-out records: %d (%s)", len(X_test), dataset.get("test_source", "n
 if not len(X_test):
     log.warning("no held-out records: the test accuracy is NaN")
 table, per_record = depth_sweep(
-    dataset["X"],
-    dataset["y"],
-    X_test,
-    y_test,
+    DataSplit(dataset["X"], dataset["y"], X_test, y_test),
     records,
     snakemake.params.model,
     study,

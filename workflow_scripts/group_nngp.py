@@ -2,20 +2,14 @@ import pandas as pd
 
 from lood.checks import check_duplicate_records
 from lood.group import duplicate_table, neighbour_table
-from lood.io import load_npz, save_csv
-from lood.nngp import prepare
-from lood.settings import Arch, GroupSettings, NNGPSettings
-from lood.sigma2 import read_sigma2
+from lood.io import save_csv
+from lood.settings import GroupSettings
 
-from _common import setup
+from _common import nngp_job
 
-log = setup(snakemake)
-dataset = load_npz(snakemake.input.dataset)
+log, nngp, sigma2, gp = nngp_job(snakemake)  # sigma2: the experiment's (rule choose_sigma2)
 studied = pd.read_csv(snakemake.input.records)["record"].to_numpy()
-nngp = NNGPSettings.from_config(snakemake.params.nngp)
 groups = GroupSettings.from_config(snakemake.params.groups)
-sigma2 = read_sigma2(pd.read_csv(snakemake.input.sigma2))  # the experiment's sigma2 (rule choose_sigma2)
-gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), sigma2, nngp.block_size)
 duplicated = check_duplicate_records(groups.duplicate_records, groups.duplicate_count, studied, gp.fit.n)
 duplicates = duplicate_table(gp, duplicated, groups.multiplicities, nngp.auc_samples, snakemake.params.seed)
 save_csv(snakemake.output.duplicates, duplicates.assign(sigma2=sigma2))

@@ -1,17 +1,9 @@
-import pandas as pd
+from lood.io import save_csv
+from lood.nngp import lood_all_table
 
-from lood.io import load_npz, save_csv
-from lood.nngp import lood_all_table, prepare
-from lood.settings import Arch, NNGPSettings
-from lood.sigma2 import read_sigma2
+from _common import nngp_job
 
-from _common import setup
-
-log = setup(snakemake)
-dataset = load_npz(snakemake.input.dataset)
-nngp = NNGPSettings.from_config(snakemake.params.nngp)
-sigma2 = read_sigma2(pd.read_csv(snakemake.input.sigma2))  # chosen by rule choose_sigma2
-gp = prepare(dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), sigma2, nngp.block_size)
+log, nngp, sigma2, gp = nngp_job(snakemake)  # sigma2: chosen by rule choose_sigma2
 table = lood_all_table(gp).assign(sigma2=sigma2)
 save_csv(snakemake.output.lood_all, table)
 log.info(

@@ -1,17 +1,12 @@
 import numpy as np
 import pandas as pd
-import torch
 
 from lood.io import load_npz, save_npz
-from lood.settings import Arch, Training
-from lood.step_size import resolved  # training.lr, or auto's step (results/<experiment>/nn/lr.csv)
 from lood.train import train_in_chunk
 
-from _common import setup, torch_threads
+from _common import save_weights, training_job
 
-log = setup(snakemake)
-torch_threads(snakemake)
-dataset = load_npz(snakemake.input.dataset)
+log, dataset, arch, training = training_job(snakemake)
 records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
 probes = load_npz(snakemake.input.probes)
 R, T, d = probes["queries"].shape
@@ -23,14 +18,7 @@ n_train = len(dataset["X"])
 eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d), dataset["X"], X_test])
 model_ids = snakemake.params.model_ids
 logits, params = train_in_chunk(
-    dataset["X"],
-    dataset["y"],
-    Arch.from_config(snakemake.params.arch),
-    resolved(Training.from_config(snakemake.params.training), snakemake.input.lr),
-    snakemake.params.seed,
-    model_ids,
-    eval_X,
-    return_params=True,
+    dataset["X"], dataset["y"], arch, training, snakemake.params.seed, model_ids, eval_X, return_params=True
 )
 save_npz(
     snakemake.output.logits,
@@ -41,6 +29,5 @@ save_npz(
     logits_train=logits[:, R + R * T : R + R * T + n_train],
     logits_test=logits[:, R + R * T + n_train :],
 )
-if "weights" in snakemake.output.keys():
-    torch.save(params, snakemake.output.weights)
+save_weights(snakemake, params)
 log.info("trained %d in-models; logits %s", len(model_ids), logits.shape)

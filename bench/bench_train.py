@@ -7,8 +7,8 @@ Two networks, 100 models each, batch 64, MSE, plain SGD (lr 0.05 unless said):
   layers x 128, 60 epochs (10 with --quick);
 - image: the Fashion-MNIST study's shape, 800 records of 784 features (uniform [0, 1] values: the
   speed does not depend on them), 4 hidden layers x 256, 10 epochs (3 with --quick), lr 0.005.
-Each is trained by lood.train with per-model data orders and with one shared order (the first
-layer then runs as one (64 x d) @ (d x 100*width) product), and by the original algorithm: per
+Each is trained by lood.train with per-model data orders and with one shared order (one gathered
+minibatch for the whole stack; lood/trainer.py), and by the original algorithm: per
 model a torch.nn.Sequential trained by torch.optim.SGD, from the same initial weights and data
 orders (the image network's loop trains 20 of the 100 models and is scaled by 5). The logits of
 each batched run are compared with the loop's.

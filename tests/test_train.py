@@ -155,7 +155,7 @@ def test_batched_equals_single_and_torch_reference(activation, bias, loss, momen
 
 @pytest.mark.parametrize("activation,bias,loss,momentum,depth", CASES)
 def test_shared_order_batched_equals_one_by_one(activation, bias, loss, momentum, depth):
-    """The shared-order path (first layer as one large product) against plain nn.Sequential runs of each seed."""
+    """The shared-order path (one minibatch for the whole stack) against plain nn.Sequential runs of each seed."""
     X, y = make_data()
     arch, training = arch_for(activation, bias, depth), training_for(loss, momentum)
     model_seeds, order_seed = [11, 22, 33, 44, 55], 77

@@ -64,15 +64,6 @@ def spectral_radius(hvp: HVP, size: int, like: Tensor, seed: int, iters: int = P
     return est
 
 
-def _check_lissa(settings: InfluenceSettings) -> None:
-    scale_ok = settings.lissa_scale == "auto" or settings.lissa_scale > 0
-    if not scale_ok or settings.lissa_depth < 1 or settings.lissa_repeats < 1:
-        raise LoodInputError(
-            "LiSSA needs influence.lissa_scale > 0, lissa_depth >= 1, lissa_repeats >= 1; got "
-            f"{settings.lissa_scale}, {settings.lissa_depth}, {settings.lissa_repeats}"
-        )
-
-
 def _check_scale(radius: float, settings: InfluenceSettings) -> None:
     # The recursion converges only if every eigenvalue of (H + damping I)/scale lies in
     # (0, 2); a few power iterations catch a hopeless scale before `depth` wasted steps.
@@ -127,7 +118,6 @@ def lissa(
     run once; otherwise a minibatch of `minibatch` rows drawn from (seed, repeat), and the
     `lissa_repeats` runs are averaged.
     """
-    _check_lissa(settings)
     like = [p.detach() for p in params]
     train = train.to(like[0].dtype, like[0].device)
     n = len(train)

@@ -61,8 +61,6 @@ def influence_self(
     memory) and solves by Cholesky; lissa runs `lood.ihvp.lissa` with minibatches (of
     `lissa_minibatch` rows, large training sets only) drawn from `seed`.
     """
-    if settings.damping < 0:
-        raise LoodInputError(f"influence.damping must be >= 0; got {settings.damping}")
     params = [torch.as_tensor(p).detach() for p in params]
     method = choose_method(n_params(params), settings)
     log.info("influence: %d parameters, method %s", n_params(params), method)

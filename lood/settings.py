@@ -169,6 +169,12 @@ class InfluenceSettings(_Section):
     def __post_init__(self) -> None:
         check_choice(self.method, "influence_method", "influence.method")
         check_auto(self.lissa_scale, "influence.lissa_scale")
+        if self.damping < 0:
+            raise LoodInputError(f"influence.damping must be >= 0; got {self.damping}")
+        if self.lissa_depth < 1 or self.lissa_repeats < 1:
+            raise LoodInputError(
+                f"LiSSA needs influence.lissa_depth >= 1 and lissa_repeats >= 1; got {self.lissa_depth}, {self.lissa_repeats}"
+            )
 
 
 @dataclass(frozen=True)

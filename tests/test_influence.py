@@ -379,6 +379,20 @@ def test_influence_table_rejects_bad_input():
         self_influence(_linear, params, Xl, yl, Xl, yl, damping=-1.0)
 
 
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"lissa_scale": 0.0}, "lissa_scale must be a positive number or auto"),
+        ({"lissa_depth": 0}, "LiSSA needs influence.lissa_depth >= 1"),
+        ({"lissa_repeats": 0}, "LiSSA needs influence.lissa_depth >= 1 and lissa_repeats >= 1"),
+    ],
+)
+def test_influence_settings_reject_lissa_values_out_of_range(bad, message):
+    """The ranges live in InfluenceSettings (built for every use), not in the solvers."""
+    with pytest.raises(LoodInputError, match=message):
+        settings(**bad)
+
+
 # ----------------------------------------------------------------------------- the comparison table
 
 

@@ -173,7 +173,8 @@ class InfluenceSettings(_Section):
             raise LoodInputError(f"influence.damping must be >= 0; got {self.damping}")
         if self.lissa_depth < 1 or self.lissa_repeats < 1:
             raise LoodInputError(
-                f"LiSSA needs influence.lissa_depth >= 1 and lissa_repeats >= 1; got {self.lissa_depth}, {self.lissa_repeats}"
+                "LiSSA needs influence.lissa_depth >= 1 and lissa_repeats >= 1; "
+                f"got {self.lissa_depth}, {self.lissa_repeats}"
             )
 
 

@@ -113,6 +113,22 @@ CASES = [
 ]
 
 
+def assert_model_matches_reference(batched, m: int, net, Q: np.ndarray, bias: bool, lrs) -> None:
+    """Model m of a batched run has the reference net's logits on Q, its final parameters and its lr schedule."""
+    with torch.no_grad():
+        ref = net(torch.tensor(Q, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(batched.logits[m], ref, atol=1e-5, rtol=0)
+    ref_final = [
+        t.detach()
+        for lin in net
+        if isinstance(lin, torch.nn.Linear)
+        for t in ([lin.weight.T] + ([lin.bias] if bias else []))
+    ]
+    for p, r in zip(batched.params, ref_final, strict=True):
+        torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(batched.lrs, lrs)
+
+
 @pytest.mark.parametrize("activation,bias,loss,momentum,depth", CASES)
 def test_batched_equals_single_and_torch_reference(activation, bias, loss, momentum, depth):
     X, y = make_data()
@@ -136,18 +152,7 @@ def test_batched_equals_single_and_torch_reference(activation, bias, loss, momen
         net, init, lrs = reference_sgd(X, y, arch, training, s, 3)
         for a, b in zip(train.init_params(arch, X.shape[1], 3, s), init, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
-        with torch.no_grad():
-            ref = net(torch.tensor(Q, dtype=torch.float32)).numpy()
-        np.testing.assert_allclose(batched.logits[m], ref, atol=1e-5, rtol=0)
-        ref_final = [
-            t.detach()
-            for lin in net
-            if isinstance(lin, torch.nn.Linear)
-            for t in ([lin.weight.T] + ([lin.bias] if bias else []))
-        ]
-        for p, r in zip(batched.params, ref_final, strict=True):
-            torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
-        np.testing.assert_allclose(batched.lrs, lrs)
+        assert_model_matches_reference(batched, m, net, Q, bias, lrs)
     assert len(batched.checkpoints) == training.epochs
     for p, c in zip(batched.params, batched.checkpoints[-1], strict=True):
         torch.testing.assert_close(p, c, rtol=0, atol=0)
@@ -174,18 +179,7 @@ def test_shared_order_batched_equals_one_by_one(activation, bias, loss, momentum
     ).logits
     for m, s in enumerate(model_seeds):
         net, _, lrs = reference_sgd(X, y, arch, training, s, 3, order_seed=order_seed)
-        with torch.no_grad():
-            ref = net(torch.tensor(Q, dtype=torch.float32)).numpy()
-        np.testing.assert_allclose(batched.logits[m], ref, atol=1e-5, rtol=0)
-        ref_final = [
-            t.detach()
-            for lin in net
-            if isinstance(lin, torch.nn.Linear)
-            for t in ([lin.weight.T] + ([lin.bias] if bias else []))
-        ]
-        for p, r in zip(batched.params, ref_final, strict=True):
-            torch.testing.assert_close(p[m], r, atol=1e-5, rtol=0)
-        np.testing.assert_allclose(batched.lrs, lrs)
+        assert_model_matches_reference(batched, m, net, Q, bias, lrs)
         # the same seed with its own order is another model: the order is the only change
         assert np.abs(per_model[m] - batched.logits[m]).max() > 1e-4
     for p, c in zip(batched.params, batched.checkpoints[-1], strict=True):

@@ -20,8 +20,9 @@ import numpy as np
 from lood.checks import check_records
 from lood.errors import LoodInputError
 from lood.seeds import int_seed
-from lood.settings import Arch, Training
+from lood.settings import Training
 from lood.train import Models, Outputs, train_models, train_stacks
+from lood.training_job import TrainingJob
 
 
 def _order_seed(training: Training, base_seed: int, role: str, *keys: int) -> int | None:
@@ -41,49 +42,35 @@ def copies_training_set(X: np.ndarray, y: np.ndarray, record: int, m: int) -> tu
 
 
 def train_with_copies(
-    X: np.ndarray,
-    y: np.ndarray,
-    arch: Arch,
-    training: Training,
-    base_seed: int,
-    records: Sequence[int],
-    m: int,
-    eval_X_per_record: Sequence[np.ndarray],
+    job: TrainingJob, records: Sequence[int], m: int, eval_X_per_record: Sequence[np.ndarray]
 ) -> np.ndarray:
     """Logits (R, n_in, P, C): for each record, n_in models trained on F with that record present m >= 2 times."""
     if int(m) < 2:
         raise LoodInputError(f"train_with_copies needs m >= 2 (m = 1 is the experiment's in-models), got {m}")
-    C = int(np.max(y)) + 1
+    training, base_seed = job.training, job.base_seed
+    C = int(np.max(job.y)) + 1
     out = []
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
-        X_m, y_m = copies_training_set(X, y, int(r), int(m))
+        X_m, y_m = copies_training_set(job.X, job.y, int(r), int(m))
         model_seeds = [int_seed(base_seed, "train_in", int(m), int(r), k) for k in range(int(training.n_in))]
         order = _order_seed(training, base_seed, "train_in_order", int(m), int(r))
-        res = train_models(X_m, y_m, arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C)
+        res = train_models(X_m, y_m, job.arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C)
         out.append(res.logits)
     return np.stack(out)
 
 
-def train_canary_in(
-    X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_seed: int, eval_X: np.ndarray
-) -> np.ndarray:
-    """Logits (n_in, P, C) of in-models trained on the canary-augmented set (X, y)."""
+def train_canary_in(job: TrainingJob, eval_X: np.ndarray) -> np.ndarray:
+    """Logits (n_in, P, C) of in-models trained on the canary-augmented set (job.X, job.y)."""
+    training, base_seed = job.training, job.base_seed
     model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
-    order = _order_seed(training, base_seed, "train_in_order", 1, 0)
-    C = int(np.max(y)) + 1
-    return train_models(X, y, arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C).logits
+    models = Models(model_seeds, _order_seed(training, base_seed, "train_in_order", 1, 0))
+    C = int(np.max(job.y)) + 1
+    return train_models(job.X, job.y, job.arch, training, models, Outputs(eval_X), n_classes=C).logits
 
 
-def train_canary_out(
-    X: np.ndarray,
-    y: np.ndarray,
-    arch: Arch,
-    training: Training,
-    base_seed: int,
-    rows: Sequence[int],
-    eval_X_per_row: Sequence[np.ndarray],
-) -> np.ndarray:
+def train_canary_out(job: TrainingJob, rows: Sequence[int], eval_X_per_row: Sequence[np.ndarray]) -> np.ndarray:
     """Logits (R, n_out, P, C): for each canary row r, n_out models trained on the augmented set without row r."""
+    training, base_seed = job.training, job.base_seed
     stacks = []
     for r in rows:
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
@@ -92,4 +79,4 @@ def train_canary_out(
         else:
             order = _order_seed(training, base_seed, "train_out_order", int(r), 1)
         stacks.append(Models(model_seeds, order, exclude=int(r)))
-    return train_stacks(X, y, arch, training, stacks, eval_X_per_row)
+    return train_stacks(job, stacks, eval_X_per_row)

@@ -29,8 +29,9 @@ from lood.grads import loss_hessian, per_record_grads
 from lood.ihvp import exact_solve, lissa
 from lood.losses import Batch, Objective, training_loss
 from lood.params import n_params
-from lood.settings import Arch, InfluenceSettings, Training
+from lood.settings import InfluenceSettings
 from lood.tracin import tracin_self_influence
+from lood.training_job import TrainingJob
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,9 @@ def influence_self(
 
 
 def influence_table(
-    X: np.ndarray,
-    y: np.ndarray,
-    records: Sequence[int],
-    arch: Arch,
-    training: Training,
-    settings: InfluenceSettings,
-    base_seed: int,
-    device: str | torch.device | None = None,
+    job: TrainingJob, records: Sequence[int], settings: InfluenceSettings, device: str | torch.device | None = None
 ) -> pd.DataFrame:
-    """Columns record, tracin, influence: the self-influence of `records` under one model trained on all of (X, y).
+    """Columns record, tracin, influence: the self-influence of `records` under one model trained on all of job.X.
 
     The reference model is `lood.train`'s network trained with seed
     int_seed(base_seed, 'influence', 0), checkpointed after every epoch; TracIn pairs
@@ -92,8 +86,9 @@ def influence_table(
     taken at the final parameters, over the loss `training.loss` names (as lood.train
     computes it). LiSSA's minibatches (large sets only) use int_seed(base_seed, 'influence', 1).
     """
-    X = np.asarray(X)
-    y = np.asarray(y, dtype=np.int64)
+    arch, training, base_seed = job.arch, job.training, job.base_seed
+    X = np.asarray(job.X)
+    y = np.asarray(job.y, dtype=np.int64)
     records = check_records(records, len(X))
     loss = training_loss(training.loss)
     dev = torch.device(device) if device is not None else train.default_device()

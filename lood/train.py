@@ -38,6 +38,7 @@ from lood.errors import LoodInputError
 from lood.seeds import int_seed
 from lood.settings import Arch, Training
 from lood.trainer import Params, activation, sgd_run
+from lood.training_job import TrainingJob
 
 # Training targets per loss: centred one-hot for MSE (the GP's regression targets), one-hot for cross-entropy.
 _TARGETS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -234,35 +235,21 @@ def train_models(
 
 
 def train_in_chunk(
-    X: np.ndarray,
-    y: np.ndarray,
-    arch: Arch,
-    training: Training,
-    base_seed: int,
-    model_ids: Sequence[int],
-    eval_X: np.ndarray,
-    return_params: bool = False,
+    job: TrainingJob, model_ids: Sequence[int], eval_X: np.ndarray, return_params: bool = False
 ) -> np.ndarray | tuple[np.ndarray, Params]:
-    """Logits (M, P, C) of in-models `model_ids` trained on all of X; with their stacked params if asked.
+    """Logits (M, P, C) of in-models `model_ids` trained on all of job.X; with their stacked params if asked.
 
     Model m's seed is int_seed(base, 'train_in', 0, m); a shared data order (``data_order_seed``) is the
     same for every chunk, so the in-models do not depend on how they are split into jobs.
     """
-    model_seeds = [int_seed(base_seed, "train_in", 0, int(m)) for m in model_ids]
-    models = Models(model_seeds, order_seed=data_order_seed(training, base_seed, None))
-    res = train_models(X, y, arch, training, models, Outputs(eval_X, params=return_params))
+    model_seeds = [int_seed(job.base_seed, "train_in", 0, int(m)) for m in model_ids]
+    models = Models(model_seeds, order_seed=data_order_seed(job.training, job.base_seed, None))
+    res = train_models(job.X, job.y, job.arch, job.training, models, Outputs(eval_X, params=return_params))
     return (res.logits, res.params) if return_params else res.logits
 
 
 def train_out_group(
-    X: np.ndarray,
-    y: np.ndarray,
-    arch: Arch,
-    training: Training,
-    base_seed: int,
-    records: Sequence[int],
-    eval_X_per_record: np.ndarray | Sequence[np.ndarray],
-    return_params: bool = False,
+    job: TrainingJob, records: Sequence[int], eval_X_per_record: Sequence[np.ndarray], return_params: bool = False
 ) -> np.ndarray | tuple[np.ndarray, list[Params]]:
     """Logits (G, n_out, P, C) on eval_X_per_record[g] of training.n_out models trained without row r = records[g].
 
@@ -271,32 +258,28 @@ def train_out_group(
     """
     stacks = [
         Models(
-            [int_seed(base_seed, "train_out", int(r), m) for m in range(int(training.n_out))],
-            order_seed=data_order_seed(training, base_seed, int(r)),
+            [int_seed(job.base_seed, "train_out", int(r), m) for m in range(int(job.training.n_out))],
+            order_seed=data_order_seed(job.training, job.base_seed, int(r)),
             exclude=int(r),
         )
         for r in records
     ]
-    return train_stacks(X, y, arch, training, stacks, eval_X_per_record, return_params)
+    return train_stacks(job, stacks, eval_X_per_record, return_params)
 
 
 def train_stacks(
-    X: np.ndarray,
-    y: np.ndarray,
-    arch: Arch,
-    training: Training,
-    stacks: Sequence[Models],
-    eval_X_per_stack: np.ndarray | Sequence[np.ndarray],
-    return_params: bool = False,
+    job: TrainingJob, stacks: Sequence[Models], eval_X_per_stack: Sequence[np.ndarray], return_params: bool = False
 ) -> np.ndarray | tuple[np.ndarray, list[Params]]:
     """Logits (S, M, P, C) of each stack of models on its own eval_X_per_stack[s]; also the S param stacks if asked.
 
-    Each is one ``train_models`` call on (X, y) less that stack's excluded row, C taken from all of y.
+    Each is one ``train_models`` call on (job.X, job.y) less that stack's excluded row, C taken from all of y;
+    the stacks carry their own seeds.
     """
-    C = int(np.max(y)) + 1
+    C = int(np.max(job.y)) + 1
     logits, params = [], []
     for models, eval_X in zip(stacks, eval_X_per_stack, strict=True):
-        res = train_models(X, y, arch, training, models, Outputs(eval_X, params=return_params), n_classes=C)
+        outputs = Outputs(eval_X, params=return_params)
+        res = train_models(job.X, job.y, job.arch, job.training, models, outputs, n_classes=C)
         logits.append(res.logits)
         params.append(res.params)
     return (np.stack(logits), params) if return_params else np.stack(logits)

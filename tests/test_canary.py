@@ -15,6 +15,7 @@ from lood.group_training import copies_training_set, train_canary_out, train_wit
 from lood.seeds import int_seed
 from lood.settings import Arch, CanarySettings, GroupSettings, Training
 from lood.train import Models, Outputs, train_models
+from lood.training_job import TrainingJob
 
 CANARIES = CanarySettings(run_by_default=False, noise_count=3, flipped_count=2, max_fraction=0.1)
 
@@ -114,7 +115,8 @@ def test_copies_models_are_train_models_on_the_explicit_set_with_their_own_seeds
     X, y = data
     X2, y2 = copies_training_set(X, y, 5, 3)
     assert len(X2) == 62 and np.array_equal(X2[60], X[5]) and np.array_equal(X2[61], X[5]) and np.all(y2[60:] == y[5])
-    logits = train_with_copies(X, y, TINY_ARCH, tiny_training, 11, [5], 3, [X[[5]]])
+    job = TrainingJob(X, y, TINY_ARCH, tiny_training, 11)
+    logits = train_with_copies(job, [5], 3, [X[[5]]])
     model_seeds = [int_seed(11, "train_in", 3, 5, k) for k in range(4)]
     ref = train_models(
         X2, y2, TINY_ARCH, tiny_training, Models(model_seeds), Outputs(eval_X=X[[5]]), n_classes=3
@@ -132,12 +134,12 @@ def test_copies_models_are_train_models_on_the_explicit_set_with_their_own_seeds
     ).logits
     assert not np.allclose(base, ref)
     with pytest.raises(LoodInputError, match="m >= 2"):
-        train_with_copies(X, y, TINY_ARCH, tiny_training, 11, [5], 1, [X[[5]]])
+        train_with_copies(job, [5], 1, [X[[5]]])
 
 
 def test_canary_out_models_leave_out_exactly_the_canary(data, tiny_training):
     X, y = data
-    logits = train_canary_out(X, y, TINY_ARCH, tiny_training, 3, [7], [X[[7]]])
+    logits = train_canary_out(TrainingJob(X, y, TINY_ARCH, tiny_training, 3), [7], [X[[7]]])
     keep = np.arange(60) != 7
     model_seeds = [int_seed(3, "train_out", 7, k, 1) for k in range(4)]
     ref = train_models(
@@ -193,7 +195,7 @@ def test_canary_summary_and_figure_from_tables(tmp_path):
 def test_canary_out_models_under_a_shared_data_order(data, tiny_training, data_order):
     X, y = data
     training = replace(tiny_training, data_order=data_order)
-    logits = train_canary_out(X, y, TINY_ARCH, training, 3, [7], [X[[7]]])
+    logits = train_canary_out(TrainingJob(X, y, TINY_ARCH, training, 3), [7], [X[[7]]])
     model_seeds = [int_seed(3, "train_out", 7, k, 1) for k in range(4)]
     # aligned: the canary in-models' order with row 7 deleted; shared: the canary's own order
     order = int_seed(3, "train_in_order", 1, 0) if data_order == "aligned" else int_seed(3, "train_out_order", 7, 1)

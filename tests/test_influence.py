@@ -20,6 +20,7 @@ from lood.grads import loss_hessian
 from lood.losses import Batch, Objective
 from lood.settings import Arch, InfluenceSettings, Training
 from lood.tracin import tracin_self_influence
+from lood.training_job import TrainingJob
 
 
 def settings(**overrides) -> InfluenceSettings:
@@ -27,10 +28,10 @@ def settings(**overrides) -> InfluenceSettings:
     return InfluenceSettings.from_config(fill_defaults({"influence": overrides}, SCHEMA_PATH)["influence"])
 
 
-def self_influence(forward, params, X, y, Xq, yq, seed=0, loss="mse", minibatch=None, **overrides):
-    """influence_self on (X, y) at queries (Xq, yq) with `overrides` of the schema's influence settings."""
-    objective = Objective(forward, loss)
-    return inf.influence_self(objective, params, Batch(X, y), Batch(Xq, yq), settings(**overrides), seed, minibatch)
+def self_influence(forward, params, train_batch, query, seed=0, minibatch=None, **overrides):
+    """influence_self of the MSE on train_batch at the query Batch, with `overrides` of the influence settings."""
+    objective = Objective(forward, "mse")
+    return inf.influence_self(objective, params, train_batch, query, settings(**overrides), seed, minibatch)
 
 
 def _centred_one_hot(y: torch.Tensor, C: int) -> torch.Tensor:
@@ -90,7 +91,8 @@ def test_exact_and_lissa_match_an_explicit_solve():
     damping = max(0.0, -eig[0].item()) + 0.5
     ref = (G * torch.linalg.solve(H + damping * torch.eye(len(H), dtype=H.dtype), G.T).T).sum(dim=1).numpy() / len(X)
 
-    exact = self_influence(_mlp, params, X, y, X, y, damping=damping, method="exact")
+    batch = Batch(X, y)
+    exact = self_influence(_mlp, params, batch, batch, damping=damping, method="exact")
     np.testing.assert_allclose(exact, ref, rtol=1e-9, atol=1e-12)
 
     # LiSSA contracts at rate 1 - (lambda_min + damping)/scale per step; run to 1e-6.
@@ -98,7 +100,7 @@ def test_exact_and_lissa_match_an_explicit_solve():
     rate = 1.0 - (eig[0].item() + damping) / scale
     depth = math.ceil(math.log(1e-6) / math.log(rate))
     lissa = self_influence(
-        _mlp, params, X, y, X, y, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=depth
+        _mlp, params, batch, batch, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=depth
     )
     assert np.max(np.abs(lissa - ref)) / np.max(np.abs(ref)) < 1e-4
     assert ref.max() > 0  # the comparison is not between zeros
@@ -112,20 +114,24 @@ def test_lissa_truncated_early_differs_from_exact():
     eig = torch.linalg.eigvalsh(H)
     damping = max(0.0, -eig[0].item()) + 0.5
     scale = 1.1 * (eig[-1].item() + damping)
-    exact = self_influence(_mlp, params, X, y, X, y, damping=damping, method="exact")
-    short = self_influence(_mlp, params, X, y, X, y, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=3)
+    batch = Batch(X, y)
+    exact = self_influence(_mlp, params, batch, batch, damping=damping, method="exact")
+    short = self_influence(
+        _mlp, params, batch, batch, damping=damping, method="lissa", lissa_scale=scale, lissa_depth=3
+    )
     assert np.max(np.abs(short - exact)) / np.max(np.abs(exact)) > 0.1
 
 
 def test_stochastic_lissa_is_seeded_and_close_to_exact():
     X, y, params = _linear_problem(n=60)
     kwargs = dict(damping=0.1, method="lissa", lissa_scale=1.0, lissa_depth=40, lissa_repeats=2, minibatch=20)
-    a = self_influence(_linear, params, X, y, X[:10], y[:10], seed=7, **kwargs)
-    b = self_influence(_linear, params, X, y, X[:10], y[:10], seed=7, **kwargs)
-    c = self_influence(_linear, params, X, y, X[:10], y[:10], seed=8, **kwargs)
+    batch = Batch(X, y)
+    a = self_influence(_linear, params, batch, batch[:10], seed=7, **kwargs)
+    b = self_influence(_linear, params, batch, batch[:10], seed=7, **kwargs)
+    c = self_influence(_linear, params, batch, batch[:10], seed=8, **kwargs)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    exact = self_influence(_linear, params, X, y, X[:10], y[:10], damping=0.1, method="exact")
+    exact = self_influence(_linear, params, batch, batch[:10], damping=0.1, method="exact")
     # Minibatch HVPs make each run noisy (~5% here across seeds), but unbiased: a wrong
     # minibatch normalisation would be off by the factor n / batch_size = 3.
     assert np.abs(a - exact).max() / np.abs(exact).max() < 0.15
@@ -133,9 +139,10 @@ def test_stochastic_lissa_is_seeded_and_close_to_exact():
 
 def test_lissa_divergence_is_an_actionable_error():
     X, y, params = _linear_problem(n=30)
+    batch = Batch(X, y)
     with pytest.raises(LoodInputError, match="lissa_scale"):
         self_influence(
-            _linear, params, X, y, X[:3], y[:3], damping=0.0, method="lissa", lissa_scale=1e-3, lissa_depth=200
+            _linear, params, batch, batch[:3], damping=0.0, method="lissa", lissa_scale=1e-3, lissa_depth=200
         )
 
 
@@ -144,7 +151,7 @@ def test_indefinite_hessian_warns_for_exact():
     H, _ = _reference_hessian_and_grads(params, X, y)
     assert torch.linalg.eigvalsh(H)[0] < 0  # the premise: this init's Hessian is indefinite
     with pytest.warns(RuntimeWarning, match="not positive definite"):
-        self_influence(_mlp, params, X, y, X[:3], y[:3], damping=0.0, method="exact")
+        self_influence(_mlp, params, Batch(X, y), Batch(X, y)[:3], damping=0.0, method="exact")
 
 
 # ----------------------------------------------------------------------------- Hessian
@@ -266,7 +273,8 @@ def test_linear_model_self_influence_is_residual_times_leverage(method):
     X, y, params = _linear_problem()
     damping = 0.05
     ref = _linear_closed_form(X, y, params[0], X, y, damping)
-    got = self_influence(_linear, params, X, y, X, y, damping=damping, method=method, lissa_scale=0.5, lissa_depth=80)
+    batch = Batch(X, y)
+    got = self_influence(_linear, params, batch, batch, damping=damping, method=method, lissa_scale=0.5, lissa_depth=80)
     np.testing.assert_allclose(got, ref, rtol=1e-6 if method == "lissa" else 1e-10)
 
 
@@ -275,9 +283,10 @@ def test_duplicated_record_has_smaller_influence():
     # quadratic form); for a non-convex net it is not guaranteed, so not tested there.
     X, y, params = _linear_problem()
     z = 7
-    unique = self_influence(_linear, params, X, y, X[z : z + 1], y[z : z + 1], damping=0.05, method="exact")
+    query = Batch(X, y)[z : z + 1]
+    unique = self_influence(_linear, params, Batch(X, y), query, damping=0.05, method="exact")
     X_dup, y_dup = torch.cat([X, X[z : z + 1]]), torch.cat([y, y[z : z + 1]])
-    dup = self_influence(_linear, params, X_dup, y_dup, X[z : z + 1], y[z : z + 1], damping=0.05, method="exact")
+    dup = self_influence(_linear, params, Batch(X_dup, y_dup), query, damping=0.05, method="exact")
     assert dup[0] < 0.9 * unique[0]
     np.testing.assert_allclose(
         dup, _linear_closed_form(X_dup, y_dup, params[0], X[z : z + 1], y[z : z + 1], 0.05), rtol=1e-10
@@ -330,10 +339,11 @@ def test_influence_table_columns_determinism_and_methods_agree():
     X, y = _table_data()
     records = [3, 0, 17]
     exact_settings = settings(method="exact", damping=1.0, lissa_scale=20.0, lissa_depth=300, lissa_repeats=1)
-    a = inf.influence_table(X, y, records, ARCH, TRAINING, exact_settings, base_seed=11, device="cpu")
-    b = inf.influence_table(X, y, records, ARCH, TRAINING, exact_settings, base_seed=11, device="cpu")
+    job = TrainingJob(X, y, ARCH, TRAINING, 11)
+    a = inf.influence_table(job, records, exact_settings, device="cpu")
+    b = inf.influence_table(job, records, exact_settings, device="cpu")
     lissa_settings = replace(exact_settings, method="lissa")
-    lissa = inf.influence_table(X, y, records, ARCH, TRAINING, lissa_settings, base_seed=11, device="cpu")
+    lissa = inf.influence_table(job, records, lissa_settings, device="cpu")
     assert list(a.columns) == ["record", "tracin", "influence"]
     assert a["record"].tolist() == records
     pd.testing.assert_frame_equal(a, b)
@@ -345,7 +355,7 @@ def test_influence_table_columns_determinism_and_methods_agree():
 def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
     X, y = _table_data()
     table = inf.influence_table(
-        X, y, [3], ARCH, TRAINING, settings(method="exact", damping=1.0), base_seed=2, device="cpu"
+        TrainingJob(X, y, ARCH, TRAINING, 2), [3], settings(method="exact", damping=1.0), device="cpu"
     )
     res = train.train_models(
         X,
@@ -373,10 +383,10 @@ def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
 def test_influence_table_rejects_bad_input():
     X, y = _table_data()
     with pytest.raises(LoodInputError, match=r"record indices \[30\] out of range"):
-        inf.influence_table(X, y, [1, 30], ARCH, TRAINING, settings(), base_seed=0, device="cpu")
+        inf.influence_table(TrainingJob(X, y, ARCH, TRAINING, 0), [1, 30], settings(), device="cpu")
     Xl, yl, params = _linear_problem()
     with pytest.raises(LoodInputError, match="influence.damping must be >= 0"):
-        self_influence(_linear, params, Xl, yl, Xl, yl, damping=-1.0)
+        self_influence(_linear, params, Batch(Xl, yl), Batch(Xl, yl), damping=-1.0)
 
 
 @pytest.mark.parametrize(

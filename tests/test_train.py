@@ -11,6 +11,7 @@ import torch
 
 from lood import config, data_order, seeds, settings, train
 from lood.errors import LoodInputError
+from lood.training_job import TrainingJob
 
 
 @pytest.fixture(autouse=True)
@@ -223,8 +224,9 @@ def test_shared_order_entry_points_share_per_job_unit():
     arch = arch_for()
     shared = dataclasses.replace(training_for(epochs=2), data_order="shared", n_out=2)
     Q = X[:3]
-    chunk = train.train_in_chunk(X, y, arch, shared, 7, [0, 1, 2], Q)
-    alone = train.train_in_chunk(X, y, arch, shared, 7, [2], Q)
+    job = TrainingJob(X, y, arch, shared, 7)
+    chunk = train.train_in_chunk(job, [0, 1, 2], Q)
+    alone = train.train_in_chunk(job, [2], Q)
     np.testing.assert_allclose(chunk[2], alone[0], atol=1e-6, rtol=0)
     in_seeds = [seeds.int_seed(7, "train_in", 0, m) for m in range(3)]
     in_order = seeds.int_seed(7, "train_in_order", 0)
@@ -232,12 +234,15 @@ def test_shared_order_entry_points_share_per_job_unit():
         X, y, arch, shared, train.Models(in_seeds, order_seed=in_order), train.Outputs(eval_X=Q)
     ).logits
     np.testing.assert_array_equal(chunk, ref)
-    per_model = train.train_in_chunk(X, y, arch, dataclasses.replace(shared, data_order="per_model"), 7, [0, 1, 2], Q)
+    per_model = train.train_in_chunk(
+        dataclasses.replace(job, training=dataclasses.replace(shared, data_order="per_model")), [0, 1, 2], Q
+    )
     assert np.all(np.abs(per_model - chunk).max(axis=(1, 2)) > 1e-4)
 
     probes = [X[[4, 5]], X[[9, 10]]]
-    group = train.train_out_group(X, y, arch, shared, 7, [4, 9], probes)
-    aligned = train.train_out_group(X, y, arch, dataclasses.replace(shared, data_order="aligned"), 7, [4, 9], probes)
+    group = train.train_out_group(job, [4, 9], probes)
+    aligned_job = dataclasses.replace(job, training=dataclasses.replace(shared, data_order="aligned"))
+    aligned = train.train_out_group(aligned_job, [4, 9], probes)
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
         for logits, o in ((group, seeds.int_seed(7, "train_out_order", r)), (aligned, in_order)):
@@ -393,18 +398,20 @@ def test_workflow_entry_points_use_their_seeds():
     X, y = make_data(n=24)
     arch, training = arch_for(), training_for(epochs=2)
     Q = X[:3]
-    chunk = train.train_in_chunk(X, y, arch, training, 7, [0, 1, 2], Q)
-    alone = train.train_in_chunk(X, y, arch, training, 7, [1], Q)
+    job = TrainingJob(X, y, arch, training, 7)
+    chunk = train.train_in_chunk(job, [0, 1, 2], Q)
+    alone = train.train_in_chunk(job, [1], Q)
     assert chunk.shape == (3, 3, 3)
     np.testing.assert_allclose(chunk[1], alone[0], atol=1e-6, rtol=0)
 
-    chunk_again, params = train.train_in_chunk(X, y, arch, training, 7, [0, 1, 2], Q, return_params=True)
+    chunk_again, params = train.train_in_chunk(job, [0, 1, 2], Q, return_params=True)
     np.testing.assert_array_equal(chunk_again, chunk)
     torch.testing.assert_close(train.forward(params, torch.tensor(Q, dtype=torch.float32), arch).numpy(), chunk)
 
     probes = [X[[4, 5]], X[[9, 10]]]
     training = dataclasses.replace(training, n_out=2)
-    group = train.train_out_group(X, y, arch, training, 7, [4, 9], probes)
+    job = dataclasses.replace(job, training=training)
+    group = train.train_out_group(job, [4, 9], probes)
     assert group.shape == (2, 2, 2, 3)
     for g, r in enumerate((4, 9)):
         s = [seeds.int_seed(7, "train_out", r, m) for m in range(2)]
@@ -418,7 +425,7 @@ def test_workflow_entry_points_use_their_seeds():
             n_classes=3,
         ).logits
         np.testing.assert_array_equal(group[g], ref)
-    group_again, group_params = train.train_out_group(X, y, arch, training, 7, [4, 9], probes, return_params=True)
+    group_again, group_params = train.train_out_group(job, [4, 9], probes, return_params=True)
     np.testing.assert_array_equal(group_again, group)
     assert len(group_params) == 2 and group_params[1][0].shape == (2, X.shape[1], 16)
 

@@ -42,18 +42,22 @@ def torch_threads(snakemake) -> None:
 def training_job(snakemake):
     """setup and torch_threads, then what every rule that trains networks reads.
 
-    Returns (log, dataset, arch, training): the rule's logger, dataset.npz, the model of params.arch and
-    the training settings of params.training with lr resolved (training.lr, or auto's step from input.lr,
-    results/<experiment>/nn/lr.csv).
+    Returns (log, dataset, job): the rule's logger, dataset.npz (for the inputs the models are evaluated at)
+    and the lood.training_job.TrainingJob of its X and y, the model of params.arch, the training settings of
+    params.training with lr resolved (training.lr, or auto's step from input.lr, results/<experiment>/nn/lr.csv)
+    and params.seed.
     """
     log = setup(snakemake)
     torch_threads(snakemake)
     from lood.io import load_npz
     from lood.settings import Arch, Training
     from lood.step_size import resolved
+    from lood.training_job import TrainingJob
 
+    dataset = load_npz(snakemake.input.dataset)
     training = resolved(Training.from_config(snakemake.params.training), snakemake.input.lr)
-    return log, load_npz(snakemake.input.dataset), Arch.from_config(snakemake.params.arch), training
+    arch = Arch.from_config(snakemake.params.arch)
+    return log, dataset, TrainingJob(dataset["X"], dataset["y"], arch, training, snakemake.params.seed)
 
 
 def save_weights(snakemake, params) -> None:

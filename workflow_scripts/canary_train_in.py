@@ -5,9 +5,8 @@ from lood.io import save_npz
 
 from _common import training_job
 
-log, dataset, arch, training = training_job(snakemake)
+log, _, job = training_job(snakemake)
 records = pd.read_csv(snakemake.input.canaries)["record"].to_numpy()
-X, y = dataset["X"], dataset["y"]
-logits = train_canary_in(X, y, arch, training, snakemake.params.seed, X[records])
+logits = train_canary_in(job, job.X[records])
 save_npz(snakemake.output.logits, records=records, logits_record=logits)
-log.info("trained %d in-models on the canary dataset; logits %s", training.n_in, logits.shape)
+log.info("trained %d in-models on the canary dataset; logits %s", job.training.n_in, logits.shape)

@@ -5,9 +5,8 @@ from lood.io import save_npz
 
 from _common import training_job
 
-log, dataset, arch, training = training_job(snakemake)
+log, _, job = training_job(snakemake)
 records = pd.read_csv(snakemake.input.canaries)["record"].to_numpy()
-X, y = dataset["X"], dataset["y"]
-logits = train_canary_out(X, y, arch, training, snakemake.params.seed, records, [X[[r]] for r in records])
+logits = train_canary_out(job, records, [job.X[[r]] for r in records])
 save_npz(snakemake.output.logits, records=records, logits_record=logits[:, :, 0])
-log.info("trained %d out-models for each of %d canaries", training.n_out, len(records))
+log.info("trained %d out-models for each of %d canaries", job.training.n_out, len(records))

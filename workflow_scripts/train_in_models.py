@@ -6,7 +6,7 @@ from lood.train import train_in_chunk
 
 from _common import save_weights, training_job
 
-log, dataset, arch, training = training_job(snakemake)
+log, dataset, job = training_job(snakemake)
 records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
 probes = load_npz(snakemake.input.probes)
 R, T, d = probes["queries"].shape
@@ -14,12 +14,10 @@ R, T, d = probes["queries"].shape
 # training record (logits_train: what nngp.sigma2 = calibrate matches, docs/math.md §12).
 # And at the held-out records (logits_test: the networks' test accuracy in the depth study, issue 14).
 X_test = dataset.get("X_test", np.empty((0, d)))
-n_train = len(dataset["X"])
-eval_X = np.concatenate([dataset["X"][records], probes["queries"].reshape(R * T, d), dataset["X"], X_test])
+n_train = len(job.X)
+eval_X = np.concatenate([job.X[records], probes["queries"].reshape(R * T, d), job.X, X_test])
 model_ids = snakemake.params.model_ids
-logits, params = train_in_chunk(
-    dataset["X"], dataset["y"], arch, training, snakemake.params.seed, model_ids, eval_X, return_params=True
-)
+logits, params = train_in_chunk(job, model_ids, eval_X, return_params=True)
 save_npz(
     snakemake.output.logits,
     model_ids=np.asarray(model_ids),

@@ -21,12 +21,15 @@ from lood.settings import QuerySettings
 
 
 @functools.lru_cache(maxsize=8)
-def _query_kl(key: tuple, n_classes: int) -> Callable:
-    """KL-LOOD of record i at one query q, in JAX: f(q, X, L, P[:, i], α_i, P_ii) (rank-one closed form)."""
+def _query_kl(key: tuple, n_classes: int, block_size: int) -> Callable:
+    """KL-LOOD of record i at one query q, in JAX: f(q, X, L, P[:, i], α_i, P_ii) (rank-one closed form).
+
+    k(q, X) is computed block_size training rows at a time (nngp.block_size), as the kernel is.
+    """
     fn = stax_kernel_fn(key)
 
     def kl(q, X, L, p, alpha_i, p_ii):
-        k = fn(q[None], X, "nngp")[0]
+        k = jnp.concatenate([fn(q[None], X[s : s + block_size], "nngp")[0] for s in range(0, len(X), block_size)])
         k_qq = fn(q[None], None, "nngp")[0, 0]
         v = jax.scipy.linalg.solve_triangular(L, k, lower=True)
         var_F = jnp.maximum(k_qq - v @ v, posterior_var_floor(k_qq))
@@ -40,15 +43,15 @@ def query_objective(gp: NNGP, record: int) -> Callable[[jnp.ndarray], jnp.ndarra
     """q -> KL-LOOD of `record` at the single query q: the differentiable objective of `optimise_queries`."""
     fit = gp.fit
     p = fit.p_columns(np.array([record]))[:, 0]
-    kl = _query_kl(gp.arch.kernel_key, fit.alpha.shape[1])
+    kl = _query_kl(gp.arch.kernel_key, fit.alpha.shape[1], gp.block_size)
     X, L, a = jnp.asarray(gp.X), jnp.asarray(fit.chol), jnp.asarray(fit.alpha[record])
     return lambda q: kl(q, X, L, jnp.asarray(p), a, p[record])
 
 
 @functools.lru_cache(maxsize=8)
-def _query_ascent(key: tuple, n_classes: int, steps: int) -> Callable:
+def _query_ascent(key: tuple, n_classes: int, steps: int, block_size: int) -> Callable:
     """Jitted Adam ascent of KL-LOOD(q) for one record; returns (values (steps+1,), best q, best value)."""
-    kl = _query_kl(key, n_classes)
+    kl = _query_kl(key, n_classes, block_size)
     value_and_grad = jax.value_and_grad(kl)
     b1, b2, eps = 0.9, 0.999, 1e-8
 
@@ -88,7 +91,7 @@ def optimise_queries(
     fit = gp.fit
     records = check_records(records, fit.n)
     at_record = lood_at_records(fit, gp.K_diag, records)["kl"]
-    ascend = _query_ascent(gp.arch.kernel_key, fit.alpha.shape[1], int(query.steps))
+    ascend = _query_ascent(gp.arch.kernel_key, fit.alpha.shape[1], int(query.steps), gp.block_size)
     X_dev, L_dev = jnp.asarray(gp.X), jnp.asarray(fit.chol)
     P = fit.p_columns(records)
     rows, per_record = [], {}

@@ -388,6 +388,28 @@ def test_optimise_queries(data):
         QuerySettings("zeros", 0.5, 2, 0.05)
 
 
+def test_optimise_queries_computes_the_kernel_row_in_blocks_of_block_size(data, monkeypatch):
+    """nngp.block_size bounds k(q, X) as it bounds the kernel: 40 rows in blocks of 16 give the same ascent."""
+    X, y = data
+    settings = QuerySettings("noise", 0.5, 10, 0.05)
+    whole, _ = query.optimise_queries(nngp.prepare(X, y, RELU, 0.1, BS), np.array([3]), settings, base_seed=1)
+    widths = []
+    kernel_fn = query.stax_kernel_fn
+
+    def recording(key):
+        fn = kernel_fn(key)
+        return lambda x1, x2, get: (widths.append(None if x2 is None else len(x2)), fn(x1, x2, get))[1]
+
+    monkeypatch.setattr(query, "stax_kernel_fn", recording)
+    query._query_ascent.cache_clear(), query._query_kl.cache_clear()  # built anew, with the recording kernel
+    try:
+        blocked, _ = query.optimise_queries(nngp.prepare(X, y, RELU, 0.1, 16), np.array([3]), settings, base_seed=1)
+    finally:
+        query._query_ascent.cache_clear(), query._query_kl.cache_clear()
+    assert widths and max(w for w in widths if w is not None) == 16 and 8 in widths  # 16 + 16 + 8 rows
+    pd.testing.assert_frame_equal(blocked, whole, rtol=1e-10)
+
+
 def test_bias_free_relu_lood_is_scale_invariant(data):
     """K(cq, x) = c K(q, x) for a bias-free ReLU NNGP, so both posteriors scale together and KL is unchanged."""
     X, y = data

@@ -72,7 +72,7 @@ def data():
 # ----------------------------------------------------------------------------- kernel
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])  # 0: a linear model, the kernel w² x·x'/d + b²
 @pytest.mark.parametrize("bias", [False, True])
 def test_relu_kernel_matches_arccos_recursion(depth, bias):
     rng = np.random.default_rng(depth)

@@ -12,6 +12,7 @@ comparison (MIA AUC, training loss, test accuracy) is summarised by lood.depth_n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ from lood.divergence import lood_at_records, nngp_aucs
 from lood.errors import LoodInputError
 from lood.gp import targets
 from lood.kernel import as_rows, kernel_and_diag
+from lood.progress import Progress
 from lood.settings import Arch, DepthSettings, NNGPSettings
 from lood.sigma2 import choose_sigma2, objective_curve, sigma2_grid
 from lood.spectral import KernelEigen, eigen, spectral_fit
@@ -218,9 +220,14 @@ def depth_sweep(
     nngp: NNGPSettings,
     loss: str,
     base_seed: int,
+    log: logging.Logger | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(nngp.csv, nngp_records.csv): one row per (variant, depth, σ² setting), and per studied record at each."""
+    """(nngp.csv, nngp_records.csv): one row per (variant, depth, σ² setting), and per studied record at each.
+
+    Logs its progress (points done, ETA) to `log` every 30 s and at the end.
+    """
     rows, recs = [], []
+    progress = Progress(log, "depth sweep (variant x depth points)", len(study.variants) * len(study.depths), 30.0)
     for variant in study.variants:
         for depth in study.depths:
             point_rows, rec = sweep_point(
@@ -228,4 +235,5 @@ def depth_sweep(
             )
             rows += point_rows
             recs.append(rec)
+            progress(len(recs))
     return pd.DataFrame(rows), pd.concat(recs, ignore_index=True)

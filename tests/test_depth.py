@@ -5,6 +5,7 @@ dense solves and sklearn's kernel ridge, torch's losses, and sklearn's scaler.""
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 import tarfile
 from dataclasses import replace
@@ -172,7 +173,8 @@ def test_marginal_likelihood_sigma2_per_depth_is_the_workflows_rule(small):
         assert kernel["sigma2_rule"] == "marginal_likelihood" and kernel["kernel_scale"] == absolute[0]["kernel_scale"]
 
 
-def test_depth_sweep_table_covers_every_variant_and_depth(small):
+def test_depth_sweep_table_covers_every_variant_and_depth(small, caplog):
+    caplog.set_level(logging.INFO)
     X, y, X_test, y_test = small
     s = study(depths=[1, 4], sigma2=0.1, sigma2_others=[])
     table, recs = depth.depth_sweep(
@@ -183,7 +185,9 @@ def test_depth_sweep_table_covers_every_variant_and_depth(small):
         nngp_settings(auc_samples=200),
         "mse",
         1,
+        logging.getLogger("depth-test"),
     )
+    assert "depth sweep (variant x depth points): 100.0%" in caplog.text  # the progress line at the end
     assert len(table) == 4 * 2 * 2 and len(recs) == 4 * 2 * 2 * 3  # variants x depths x scalings
     assert table.groupby(["activation", "w_std"]).size().tolist() == [4, 4, 4, 4]
     assert table["drawn"].sum() == 4 * 2
@@ -345,7 +349,7 @@ def test_arch_override_keeps_model_keys():
 
 def test_depth_figure_draws_the_drawn_setting_and_the_networks(small):
     s = study(depths=[1, 2, 6], sigma2=0.5, sigma2_others=[0.05], variants=[{"activation": "relu", "w_std": 2**0.5}])
-    sweep, _ = depth.depth_sweep(small, np.array([1, 2]), MODEL, s, nngp_settings(auc_samples=200), "mse", 0)
+    sweep, _ = depth.depth_sweep(small, np.array([1, 2]), MODEL, s, nngp_settings(auc_samples=200), "mse", 0, None)
     networks = pd.DataFrame(
         [
             {

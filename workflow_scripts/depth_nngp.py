@@ -24,6 +24,7 @@ table, per_record = depth_sweep(
     NNGPSettings.from_config(snakemake.params.nngp),
     snakemake.params.loss,
     snakemake.params.seed,
+    log,
 )
 save_csv(snakemake.output.table, table)
 save_csv(snakemake.output.records, per_record)

@@ -40,4 +40,4 @@ def test_own_npz_at_another_scale_runs_with_default_settings(workflow_copy):
         assert (res / "figures/correlation.png").stat().st_size > 0
         assert np.isfinite(pd.read_csv(res / "influence/scores.csv").filter(like="influence")).all().all()
     with np.load(workflow_copy / "results/data/dataset.npz") as f:
-        assert sorted(set(f["y"].tolist())) == [1, 4, 7]  # classes null: every label of the file
+        assert sorted(set(f["y"].tolist())) == [0, 1, 2]  # classes null: all three labels of the file, as 0..C-1

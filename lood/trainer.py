@@ -66,26 +66,6 @@ def _first_layer_grad_shared(target: torch.Tensor, g: torch.Tensor, x: torch.Ten
     target.view(M * f, d).addmm_(G.T, x, beta=beta, alpha=alpha)
 
 
-class _Scratch:
-    """Per-step tensors kept across minibatches of the same shape.
-
-    A fresh multi-megabyte tensor per layer and step costs the allocator a new mapping and the
-    kernel its page faults every step; reusing them saved about 10 % of the CPU time of the
-    784-input network of bench_train.py.
-    """
-
-    def __init__(self, like: torch.Tensor) -> None:
-        self.like, self.store = like, {}
-
-    def __call__(self, key: tuple, *shape: int) -> torch.Tensor:
-        """The tensor kept under (key, shape), allocated on first use."""
-        k = (*key, *shape)
-        t = self.store.get(k)
-        if t is None:
-            t = self.store[k] = torch.empty(shape, dtype=self.like.dtype, device=self.like.device)
-        return t
-
-
 def sgd_run(
     params: Params,
     X: torch.Tensor,
@@ -112,8 +92,6 @@ def sgd_run(
     shared = order.dim() == 2
     n_layers, n_classes, batch_size = len(Wt), T.shape[1], int(training.batch_size)
     epochs, n = order.shape[-2:]
-    M = Wt[0].shape[0]
-    scratch = _Scratch(X)
 
     def sync() -> None:
         for W, w in zip(Wt, params[::step], strict=True):
@@ -125,17 +103,14 @@ def sgd_run(
             # rows of the minibatch: (b,) shared by all models, or (M, b) one row per model
             idx = order[epoch, start : start + batch_size] if shared else order[:, epoch, start : start + batch_size]
             b = idx.shape[-1]
-            x = torch.index_select(X, 0, idx.reshape(-1), out=scratch(("x",), idx.numel(), X.shape[1]))
-            hs, zs = [x if shared else x.view(M, b, X.shape[1])], []
+            hs, zs = [X[idx]], []
             for i in range(n_layers):
                 if i == 0 and shared:
                     z = _first_layer_shared(hs[0], Wt[0], bs[0] if bias else None)
                 elif bias:
-                    z = torch.baddbmm(
-                        bs[i].unsqueeze(1), hs[-1], Wt[i].transpose(1, 2), out=scratch(("z", i), M, b, Wt[i].shape[1])
-                    )
+                    z = torch.baddbmm(bs[i].unsqueeze(1), hs[-1], Wt[i].transpose(1, 2))
                 else:
-                    z = torch.bmm(hs[-1], Wt[i].transpose(1, 2), out=scratch(("z", i), M, b, Wt[i].shape[1]))
+                    z = torch.bmm(hs[-1], Wt[i].transpose(1, 2))
                 if i < n_layers - 1:
                     # ReLU's backward needs only its output, so it can overwrite z in place
                     zs.append(None if relu else z)
@@ -147,15 +122,7 @@ def sgd_run(
             else:
                 g = torch.softmax(z, dim=-1).sub_(T[idx]).div_(b)
             for i in reversed(range(n_layers)):
-                g_below = None
-                if i:
-                    dh = torch.bmm(g, Wt[i], out=scratch(("dh", i), M, b, Wt[i].shape[2]))
-                    if relu:  # dL/dz = dL/dh where the unit was active, into a second kept tensor
-                        g_below = torch.ops.aten.threshold_backward.grad_input(
-                            dh, hs[i], 0, grad_input=scratch(("dz", i), M, b, Wt[i].shape[2])
-                        )
-                    else:
-                        g_below = _act_backward(arch.activation, dh, zs[i - 1], hs[i])
+                g_below = _act_backward(arch.activation, torch.bmm(g, Wt[i]), zs[i - 1], hs[i]) if i else None
                 # dL/dW = g^T h goes straight into W (or the momentum buffer): fusing the update
                 # into the matmul saves a weight-sized temporary and a pass over it
                 target, beta, alpha = (buf_W[i], momentum, 1.0) if momentum else (Wt[i], 1.0, -lr)

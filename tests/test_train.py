@@ -313,28 +313,14 @@ def test_exclude_trains_on_the_deleted_set_and_differs_from_full():
     out = train.train_models(
         X, y, arch, training, train.Models([5, 6], exclude=r), train.Outputs(eval_X=X[:4]), device="cpu"
     ).logits
-    deleted = train.train_models(
-        np.delete(X, r, 0),
-        np.delete(y, r),
-        arch,
-        training,
-        train.Models([5, 6]),
-        train.Outputs(eval_X=X[:4]),
-        device="cpu",
-        n_classes=3,
-    ).logits
-    np.testing.assert_array_equal(out, deleted)
-    shifted_y = np.delete(np.roll(y, -1), r)  # a label-shifting removal must not agree
-    shifted = train.train_models(
-        np.delete(X, r, 0),
-        shifted_y,
-        arch,
-        training,
-        train.Models([5, 6]),
-        train.Outputs(eval_X=X[:4]),
-        device="cpu",
-        n_classes=3,
-    ).logits
+
+    def on_labels(labels):  # models 5 and 6 trained on X without row r, with these labels
+        return train.train_models(
+            np.delete(X, r, 0), labels, arch, training, train.Models([5, 6]), train.Outputs(eval_X=X[:4]), "cpu", 3
+        ).logits
+
+    np.testing.assert_array_equal(out, on_labels(np.delete(y, r)))
+    shifted = on_labels(np.delete(np.roll(y, -1), r))  # a label-shifting removal must not agree
     assert np.abs(out - shifted).max() > 1e-3
     full = train.train_models(
         X, y, arch, training, train.Models([5, 6]), train.Outputs(eval_X=X[:4]), device="cpu"

@@ -169,9 +169,8 @@ def audit(
         )
     info["seconds_kernel"], info["seconds_kernel_cpu"] = kprog.seconds, time.process_time() - cpu
 
-    def refill(
-        out: np.ndarray,
-    ) -> None:  # K again, for a retry with jitter (torch's Cholesky clears the upper triangle)
+    def refill(out: np.ndarray) -> None:
+        """K again, for a retry with jitter (torch's Cholesky clears the upper triangle)."""
         with threadpool_limits(limits=1, user_api="blas"):
             kernel_and_diag(X, None, arch, block, out=out)
 

@@ -39,15 +39,27 @@ def epoch_orders(g: torch.Generator, n: int, epochs: int) -> torch.Tensor:
     )
 
 
+def group_order_seed(
+    training: Training, base_seed: int, in_keys: tuple[int, ...], out_keys: tuple[int, ...] | None = None
+) -> int | None:
+    """The shared order seed of one group of models under training.data_order, or None for per_model.
+
+    in_keys: the seed path (after 'train_in_order') of the in-models the group belongs to; out_keys: that
+    (after 'train_out_order') of one record's out-models, None for a group of in-models. shared: every
+    group its own seed; aligned: every group the in-models' seed.
+    """
+    if training.data_order == "per_model":
+        return None
+    if out_keys is None or training.data_order == "aligned":
+        return int_seed(base_seed, "train_in_order", *in_keys)
+    return int_seed(base_seed, "train_out_order", *out_keys)
+
+
 def data_order_seed(training: Training, base_seed: int, record: int | None) -> int | None:
-    """The shared order seed of the in-models (record None) or of record r's out-models under training.data_order.
+    """The shared order seed of the experiment's in-models (record None) or of record r's out-models.
 
     per_model: None (each model draws its own order). shared: int_seed(base, 'train_in_order', 0) for the
     in-models, int_seed(base, 'train_out_order', r) for record r's out-models. aligned: the in-models'
     seed for every model.
     """
-    if training.data_order == "per_model":
-        return None
-    if record is None or training.data_order == "aligned":
-        return int_seed(base_seed, "train_in_order", 0)
-    return int_seed(base_seed, "train_out_order", int(record))
+    return group_order_seed(training, base_seed, (0,), None if record is None else (int(record),))

@@ -18,16 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from lood.checks import check_records
+from lood.data_order import group_order_seed
 from lood.errors import LoodInputError
 from lood.seeds import int_seed
-from lood.settings import Training
 from lood.train import Models, Outputs, train_models, train_stacks
 from lood.training_job import TrainingJob
-
-
-def _order_seed(training: Training, base_seed: int, role: str, *keys: int) -> int | None:
-    """One group's shared data-order seed on this module's own seed paths; None when each model has its own order."""
-    return None if training.data_order == "per_model" else int_seed(base_seed, role, *keys)
 
 
 def copies_training_set(X: np.ndarray, y: np.ndarray, record: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +48,7 @@ def train_with_copies(
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
         X_m, y_m = copies_training_set(job.X, job.y, int(r), int(m))
         model_seeds = [int_seed(base_seed, "train_in", int(m), int(r), k) for k in range(int(training.n_in))]
-        order = _order_seed(training, base_seed, "train_in_order", int(m), int(r))
+        order = group_order_seed(training, base_seed, (int(m), int(r)))
         res = train_models(X_m, y_m, job.arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C)
         out.append(res.logits)
     return np.stack(out)
@@ -63,7 +58,7 @@ def train_canary_in(job: TrainingJob, eval_X: np.ndarray) -> np.ndarray:
     """Logits (n_in, P, C) of in-models trained on the canary-augmented set (job.X, job.y)."""
     training, base_seed = job.training, job.base_seed
     model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
-    models = Models(model_seeds, _order_seed(training, base_seed, "train_in_order", 1, 0))
+    models = Models(model_seeds, group_order_seed(training, base_seed, (1, 0)))
     C = int(np.max(job.y)) + 1
     return train_models(job.X, job.y, job.arch, training, models, Outputs(eval_X), n_classes=C).logits
 
@@ -74,9 +69,6 @@ def train_canary_out(job: TrainingJob, rows: Sequence[int], eval_X_per_row: Sequ
     stacks = []
     for r in rows:
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
-        if training.data_order == "aligned":
-            order = _order_seed(training, base_seed, "train_in_order", 1, 0)
-        else:
-            order = _order_seed(training, base_seed, "train_out_order", int(r), 1)
+        order = group_order_seed(training, base_seed, (1, 0), (int(r), 1))  # aligned: the canary in-models'
         stacks.append(Models(model_seeds, order, exclude=int(r)))
     return train_stacks(job, stacks, eval_X_per_row)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where Debian's dataset-fashion-mnist (installed by .ci/run) puts the official idx files.
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 WORKFLOW_FILES = [
     "Snakefile",

@@ -29,9 +29,7 @@ from lood.sources import (
     read_idx,
 )
 
-from conftest import ROOT
-
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+from conftest import FASHION_DIR, ROOT
 
 
 def data_cfg(**data) -> dict:

@@ -33,10 +33,9 @@ from lood.plots_depth import depth_figure
 from lood.settings import Arch, DepthSettings, NNGPSettings
 from lood.sigma2 import choose
 
-from conftest import ROOT
+from conftest import FASHION_DIR, ROOT
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MODEL = {"depth": 2, "width": 64, "activation": "relu", "bias": False, "w_std": 2**0.5, "b_std": 0.0}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,9 +26,7 @@ from lood.step_size import (
 )
 from lood.train import Models, Outputs, forward, init_params, train_models
 
-from conftest import ROOT
-
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+from conftest import FASHION_DIR, ROOT
 
 
 def training(**kw) -> Training:

@@ -140,7 +140,8 @@ def test_phase_timer_logs_the_estimate_progress_and_the_rate(caplog):
     assert "% by the estimate, ETA ~" in text  # progress while the call ran
     assert timer.seconds >= 0.3
     done = re.search(r"phase: done in \S+ \(([\d.]+) GFLOP/s\)", text)
-    assert done and float(done.group(1)) == pytest.approx(2.0 / timer.seconds, abs=0.05)  # the rate it reached
+    # the rate it reached, printed to 0.1
+    assert done and float(done.group(1)) == pytest.approx(2.0 / timer.seconds, abs=0.051)
 
 
 def test_kernel_written_into_a_given_array_matches_the_returned_kernel():

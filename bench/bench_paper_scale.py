@@ -1,14 +1,20 @@
 """Paper-scale cost: measure short runs at CIFAR-10 shape and extrapolate the full experiment.
 
-    .venv/bin/python bench/bench_paper_scale.py [--models 2] [--steps 4] [--nngp-n 2500]
+    .venv/bin/python bench/bench_paper_scale.py [--models 2] [--steps 4] [--nngp-n 2500] [--audit-n 0]
 
 Paper scale (config/cifar10.yaml): n = 10,000 records of d = 3,072, 9 hidden layers x 1024,
 bias-free, batch 64, 50 epochs, 100 in-models and 100 out-models for each of R = 50 records.
 Training: `--models` models trained together by lood.train for `--steps` minibatch steps
 (after one warm-up step), extrapolated linearly to models x steps (the step is compute-bound
-at this width, so cost is linear in both). NNGP: kernel and factorisation timed at
-`--nngp-n` records and extrapolated as n^2 (kernel) and n^3 (factorisation); bench_lood.py (b)
-measures n = 10,000 directly. Runs on a GPU when torch / JAX see one, else on the CPU.
+at this width, so cost is linear in both). Beside it, the floor: 6 x parameters x batch flops
+per model-step at the matmul rate measured in the same run.
+NNGP: kernel, factorisation and every record's LOOD at `--nngp-n` records, extrapolated as n^2
+(kernel) and n^3 (factorisation) to n = 10,000 when smaller. On the CPU the kernel is
+lood.kernel's (neural-tangents stax) and the algebra lood.gp's; on a GPU (torch sees CUDA) the
+kernel is the closed-form ReLU recursion of lood.kernel_torch and the algebra torch's, in float64
+on the device (neural-tangents 0.6.5 needs JAX 0.5, which has no CUDA 13 build).
+`--audit-n N` also times the training-free audit's algebra at N records of d = 784, C = 10 (the
+Fashion-MNIST audit's shape, config/fashion_audit.yaml) on the same path.
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ import time
 import numpy as np
 import torch
 
-from lood import nngp, train
+from lood import train
+from lood.divergence import lood_at_records
+from lood.lean import LeanFit
+from lood.settings import Arch, Training
 
 N, D, C, R = 10_000, 3_072, 2, 50
-ARCH = {"depth": 9, "width": 1024, "activation": "relu", "bias": False, "w_std": math.sqrt(2.0), "b_std": 0.0}
+ARCH = Arch(depth=9, width=1024, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
 EPOCHS, BATCH, N_IN, N_OUT = 50, 64, 100, 100
+SIGMA2 = 0.05  # any value in the calibrated range: the cost does not depend on it
 
 
 def n_params() -> int:
@@ -32,40 +42,123 @@ def n_params() -> int:
     return sum(a * b for a, b in train.layer_sizes(ARCH, D, C))
 
 
-def time_training(models: int, steps: int) -> float:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (GPU timings are otherwise launch times)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, size: int) -> float:
+    """GFLOP/s of a size^3 product on the device (best of 3 after a warm-up)."""
+    a = torch.rand((size, size), dtype=dtype, device=device)
+    best = math.inf
+    for _ in range(4):
+        sync(device)
+        t0 = time.perf_counter()
+        a @ a
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best / 1e9
+
+
+def training_settings() -> Training:
+    """One epoch of config/cifar10.yaml's training (cross-entropy, batch 64, no momentum)."""
+    return Training(
+        n_in=N_IN,
+        n_out=N_OUT,
+        epochs=1,
+        batch_size=BATCH,
+        lr=1e-3,
+        lr_milestones=(),
+        lr_gamma=0.1,
+        momentum=0.0,
+        loss="cross_entropy",
+        in_models_per_job=25,
+        records_per_job=1,
+        save_weights=False,
+        data_order="per_model",
+    )
+
+
+def time_training(models: int, steps: int, device: torch.device) -> float:
     """Seconds per model per minibatch step, measured on `models` models for `steps` steps."""
     rng = np.random.default_rng(0)
-    n = BATCH * (steps + 1)  # one epoch = steps + 1 minibatches (the first is warm-up)
+    n = BATCH * (steps + 1)  # one epoch = steps + 1 minibatches
     X, y = rng.random((n, D)), rng.integers(0, C, n)
-    cfg = {
-        "epochs": 1,
-        "batch_size": BATCH,
-        "lr": 1e-3,
-        "lr_milestones": [],
-        "lr_gamma": 0.1,
-        "momentum": 0.0,
-        "loss": "mse",
-    }
-    warm = {**cfg}
-    train.train_models(X[:BATCH], y[:BATCH], ARCH, warm, train.Models(list(range(models))))
+    seeds = train.Models(list(range(models)))
+    train.train_models(X[:BATCH], y[:BATCH], ARCH, training_settings(), seeds, device=device, n_classes=C)  # warm-up
+    sync(device)
     t0 = time.perf_counter()
-    train.train_models(X, y, ARCH, cfg, train.Models(list(range(models))))
-    elapsed = time.perf_counter() - t0
-    return elapsed / (models * (steps + 1))
+    train.train_models(X, y, ARCH, training_settings(), seeds, device=device, n_classes=C)
+    sync(device)
+    return (time.perf_counter() - t0) / (models * (steps + 1))
 
 
-def time_nngp(n: int) -> tuple[float, float]:
-    """Seconds for the NNGP kernel and for the factorisation plus every record's LOOD, at n records."""
-    rng = np.random.default_rng(1)
-    X, y = rng.random((n, D)), rng.integers(0, C, n)
-    nngp.nngp_kernel(X[:64], None, ARCH)  # compile outside the timing
+def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tuple[LeanFit, dict[str, float]]:
+    """Cholesky of K + σ²I in place, α, diag P from L⁻¹'s column norms: torch float64 on the device."""
+    seconds = {}
     t0 = time.perf_counter()
-    K = nngp.nngp_kernel(X, None, ARCH, block_size=1024)
+    K.diagonal().add_(SIGMA2)
+    L, info = torch.linalg.cholesky_ex(K, out=(K, torch.empty((), dtype=torch.int32, device=device)))
+    sync(device)
+    if int(info):
+        raise RuntimeError(f"Cholesky failed (info {int(info)})")
     t1 = time.perf_counter()
-    fit = nngp.fit_gp(K, nngp.targets(y, C), 0.2)
-    nngp.lood_at_records(fit, np.diag(K).copy(), np.arange(n))
+    Yt = torch.as_tensor(Y, device=device)
+    alpha = torch.cholesky_solve(Yt, L)
+    W = torch.linalg.solve_triangular(L, torch.eye(len(L), dtype=L.dtype, device=device), upper=False)
+    p_diag = (W * W).sum(0)
+    sync(device)
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1
+    seconds.update(cholesky=t1 - t0, inverse=t2 - t1)
+    fit = LeanFit(Y=Y, alpha=alpha.cpu().numpy(), p_diag=p_diag.cpu().numpy(), sigma2=SIGMA2, jitter=0.0, seconds={})
+    return fit, seconds
+
+
+def time_nngp(n: int, d: int, n_classes: int, arch: Arch, device: torch.device, path: str) -> dict[str, float]:
+    """Seconds of kernel, factorisation (with α and diag P) and every record's LOOD at n records.
+
+    path "torch": lood.kernel_torch and torch's algebra on `device`; "stax": lood.kernel and lood.gp (CPU).
+    """
+    rng = np.random.default_rng(1)
+    X, y = rng.random((n, d)), rng.integers(0, n_classes, n)
+    Y = np.eye(n_classes)[y] - 1.0 / n_classes
+    if path == "torch":
+        from lood.kernel_torch import relu_nngp
+
+        Xt = torch.as_tensor(X, device=device)
+        relu_nngp(Xt[:64], None, arch)  # warm-up
+        sync(device)
+        t0 = time.perf_counter()
+        K = relu_nngp(Xt, None, arch)
+        sync(device)
+        seconds = {"kernel": time.perf_counter() - t0}
+        K_diag = K.diagonal().cpu().numpy()
+        fit, algebra = _algebra_torch(K, Y, device)
+        del K
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    else:
+        from lood.gp import fit_gp
+        from lood.kernel import nngp_kernel
+
+        nngp_kernel(X[:64], None, arch, 1024)  # compile outside the timing
+        t0 = time.perf_counter()
+        K = nngp_kernel(X, None, arch, 1024)
+        seconds = {"kernel": time.perf_counter() - t0}
+        K_diag = np.diag(K).copy()
+        t1 = time.perf_counter()
+        fit = fit_gp(K, Y, SIGMA2)
+        t2 = time.perf_counter()
+        fit.p_diag  # noqa: B018 (computes and caches diag P)
+        algebra = {"cholesky": t2 - t1, "inverse": time.perf_counter() - t2}
+    seconds.update(algebra)
+    t3 = time.perf_counter()
+    res = lood_at_records(fit, K_diag, np.arange(n))
+    seconds["lood"] = time.perf_counter() - t3
+    if not np.all(np.isfinite(res["kl"])):
+        raise RuntimeError("non-finite LOOD")
+    return seconds
 
 
 def main() -> None:
@@ -73,50 +166,69 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=2)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--nngp-n", type=int, default=2500)
+    ap.add_argument("--audit-n", type=int, default=0, help="also time the audit's algebra at this n (d 784, C 10)")
+    ap.add_argument("--tf32", action="store_true", help="let float32 matmuls use TF32 tensor cores (GPU)")
+    ap.add_argument("--nngp-path", choices=["auto", "torch", "stax"], default="auto", help="auto: torch on a GPU")
     args = ap.parse_args()
     device = train.default_device()
-    print(f"device: {device} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the workflow keeps torch's default: full float32
+    path = args.nngp_path if args.nngp_path != "auto" else ("torch" if device.type == "cuda" else "stax")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device: {device} ({name}; torch {torch.__version__}; TF32 matmuls {'on' if args.tf32 else 'off'})")
     P = n_params()
     print(f"network: 9 x 1024 bias-free ReLU on d={D}: {P:,} parameters, {4 * P / 2**20:.1f} MiB per model (float32)")
+    rate32 = matmul_rate(device, torch.float32, 4096 if device.type == "cuda" else 2048)
+    rate64 = matmul_rate(device, torch.float64, 4096 if device.type == "cuda" else 2048)
+    print(f"matmul rate on this device now: float32 {rate32:,.0f} GFLOP/s, float64 {rate64:,.0f} GFLOP/s")
 
-    per_model_step = time_training(args.models, args.steps)
+    per_model_step = time_training(args.models, args.steps, device)
+    floor = 6 * P * BATCH / (rate32 * 1e9)
     steps_per_epoch = math.ceil(N / BATCH)
     per_model = per_model_step * steps_per_epoch * EPOCHS
     models_total = N_IN + R * N_OUT
     print(
-        f"training: {per_model_step * 1e3:.1f} ms per model per minibatch step "
-        f"(measured: {args.models} models x {args.steps + 1} steps)"
+        f"training: {per_model_step * 1e3:.2f} ms per model per minibatch step "
+        f"(measured: {args.models} models x {args.steps + 1} steps); floor 6 x params x batch at the "
+        f"matmul rate {floor * 1e3:.2f} ms ({floor / per_model_step:.0%} of it reached)"
     )
-    print(f"  one model, {EPOCHS} epochs x {steps_per_epoch} steps: {per_model / 3600:.2f} h")
+    print(f"  one model, {EPOCHS} epochs x {steps_per_epoch} steps: {per_model / 3600:.3f} h")
     print(
-        f"  one record's 100 out-models: {100 * per_model / 3600:.1f} h; "
+        f"  one record's 100 out-models: {100 * per_model / 3600:.2f} h; "
         f"all {models_total:,} models (100 in + {R} x 100 out): "
-        f"{models_total * per_model / 3600:,.0f} h on this device, per experiment"
+        f"{models_total * per_model / 3600:,.1f} device-hours per experiment"
     )
 
-    k_small, f_small = time_nngp(args.nngp_n)
+    s = time_nngp(args.nngp_n, D, C, ARCH, device, path)
     scale = N / args.nngp_n
-    k_full, f_full = k_small * scale**2, f_small * scale**3
-    print(f"NNGP at n={args.nngp_n:,}: kernel {k_small:.1f} s, factorisation + all-record LOOD {f_small:.1f} s")
+    k_full, f_full = s["kernel"] * scale**2, (s["cholesky"] + s["inverse"]) * scale**3 + s["lood"] * scale
     print(
-        f"  extrapolated to n={N:,}: kernel {k_full:.0f} s (x n^2), factorisation + LOOD {f_full:.0f} s (x n^3), "
-        f"total {(k_full + f_full) / 60:.1f} min"
+        f"NNGP ({path}) at n={args.nngp_n:,} (d {D}, depth 9): kernel {s['kernel']:.2f} s, "
+        f"Cholesky {s['cholesky']:.2f} s, "
+        f"diag P and alpha {s['inverse']:.2f} s, all-record LOOD {s['lood']:.3f} s"
     )
+    chol_floor = args.nngp_n**3 / 3 / (rate64 * 1e9)
+    print(f"  floor of the Cholesky (n^3/3 flops at the float64 matmul rate): {chol_floor:.3f} s")
+    if scale != 1:
+        print(f"  extrapolated to n={N:,}: kernel {k_full:.0f} s (x n^2), algebra + LOOD {f_full:.0f} s (x n^3)")
     per_record_nn = (N_OUT + N_IN) * per_model  # what one record's 100 + 100 retrainings cost alone
     print(
-        f"one record: retraining 100 in + 100 out models {per_record_nn / 3600:.1f} h "
-        f"vs NNGP LOOD {(k_full + f_full) / 60:.1f} min "
-        f"(which also gives every other record): ratio {per_record_nn / (k_full + f_full):,.0f}x"
+        f"one record: retraining 100 in + 100 out models {per_record_nn / 3600:.2f} h "
+        f"vs NNGP LOOD {k_full + f_full:.1f} s (which also gives every other record): "
+        f"ratio {per_record_nn / (k_full + f_full):,.0f}x"
     )
     print("paper (Ye et al. 2024): 3.5 GPU-hours vs 2 GPU-minutes per record, ratio ~105x")
+    if args.audit_n:
+        audit_arch = Arch(depth=2, width=128, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
+        a = time_nngp(args.audit_n, 784, 10, audit_arch, device, path)
+        print(
+            f"audit algebra at n={args.audit_n:,} (d 784, C 10, depth 2): kernel {a['kernel']:.2f} s, "
+            f"Cholesky {a['cholesky']:.2f} s, diag P and alpha {a['inverse']:.2f} s, LOOD {a['lood']:.3f} s, "
+            f"total {sum(a.values()):.1f} s; Cholesky floor {args.audit_n**3 / 3 / (rate64 * 1e9):.2f} s"
+        )
     gb = models_total * 4 * P / 1e9
     print(
         f"disk: weights of all {models_total:,} models would take {gb:,.0f} GB per experiment (not kept by default: "
         f"training.save_weights false); logits on the probe set take < 100 MB"
-    )
-    print(
-        f"memory: kernel {8 * N * N / 1e9:.1f} GB float64 "
-        "(+ its Cholesky factor and blocks: ~2.5 GB peak, bench_lood.py b)"
     )
 
 

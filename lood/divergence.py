@@ -10,7 +10,6 @@ import scipy.linalg
 from scipy.stats import rankdata
 
 from lood import seeds
-from lood.backend import jnp
 from lood.checks import check_records
 from lood.errors import LoodInputError
 from lood.gp import GPFit
@@ -20,24 +19,20 @@ _SERIES_BELOW = 1e-3
 _TINY = np.finfo(np.float64).tiny
 
 
-def x_minus_log1p(x: np.ndarray) -> np.ndarray:
-    """x - log(1 + x) >= 0 for x > -1, without cancellation near 0."""
-    x = np.asarray(x, dtype=np.float64)
-    small = np.abs(x) < _SERIES_BELOW
-    xs = np.where(small, x, 0.0)
+def x_minus_log1p(x: np.ndarray, xp=np) -> np.ndarray:
+    """x - log(1 + x) >= 0 for x > -1, without cancellation near 0.
+
+    xp: numpy, or jax.numpy for query optimisation (differentiable: log1p never sees the series' inputs).
+    """
+    if xp is np:
+        x = np.asarray(x, dtype=np.float64)
+    small = xp.abs(x) < _SERIES_BELOW
+    xs = xp.where(small, x, 0.0)
+    xl = xp.where(small, 1.0, x)
     series = xs**2 * (1 / 2 - xs * (1 / 3 - xs * (1 / 4 - xs * (1 / 5 - xs / 6))))
     with np.errstate(divide="ignore", invalid="ignore"):
-        direct = x - np.log1p(np.where(small, 0.0, x))
-    return np.where(small, series, direct)
-
-
-def x_minus_log1p_jnp(x: jnp.ndarray) -> jnp.ndarray:
-    """`x_minus_log1p` in JAX (differentiable), for query optimisation."""
-    small = jnp.abs(x) < _SERIES_BELOW
-    xs = jnp.where(small, x, 0.0)
-    xl = jnp.where(small, 1.0, x)
-    series = xs**2 * (1 / 2 - xs * (1 / 3 - xs * (1 / 4 - xs * (1 / 5 - xs / 6))))
-    return jnp.where(small, series, xl - jnp.log1p(xl))
+        direct = xl - xp.log1p(xl)
+    return xp.where(small, series, direct)
 
 
 def _lam_term(lam: np.ndarray) -> np.ndarray:
@@ -99,8 +94,8 @@ def single_query_lood(
     return kl, mse
 
 
-def posterior_var_floor(k_qq: np.ndarray | jnp.ndarray) -> np.ndarray | jnp.ndarray:
-    """Smallest resolvable posterior variance: K_qq - ‖L⁻¹ k‖² cancels to ~eps K_qq (keeps s finite)."""
+def posterior_var_floor(k_qq: np.ndarray) -> np.ndarray:
+    """Smallest resolvable posterior variance (NumPy or JAX): K_qq - ‖L⁻¹ k‖² cancels to ~eps K_qq (keeps s finite)."""
     return np.finfo(np.float64).eps * k_qq + _TINY
 
 

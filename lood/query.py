@@ -14,7 +14,7 @@ import pandas as pd
 from lood import seeds
 from lood.backend import jax, jnp
 from lood.checks import check_records
-from lood.divergence import lood_at_records, posterior_var_floor, x_minus_log1p_jnp
+from lood.divergence import lood_at_records, posterior_var_floor, x_minus_log1p
 from lood.kernel import stax_kernel_fn
 from lood.nngp import NNGP
 from lood.settings import QuerySettings
@@ -34,7 +34,7 @@ def _query_kl(key: tuple, n_classes: int, block_size: int) -> Callable:
         v = jax.scipy.linalg.solve_triangular(L, k, lower=True)
         var_F = jnp.maximum(k_qq - v @ v, posterior_var_floor(k_qq))
         s = (k @ p) ** 2 / (p_ii * var_F)
-        return n_classes / 2 * x_minus_log1p_jnp(s) + (alpha_i @ alpha_i) * s / (2 * p_ii)
+        return n_classes / 2 * x_minus_log1p(s, jnp) + (alpha_i @ alpha_i) * s / (2 * p_ii)
 
     return jax.jit(kl)
 

@@ -4,9 +4,10 @@
 
 Paper scale (config/cifar10.yaml): n = 10,000 records of d = 3,072, 9 hidden layers x 1024,
 bias-free, batch 64, 50 epochs, 100 in-models and 100 out-models for each of R = 50 records.
-Training: `--models` models trained together by lood.train for `--steps` minibatch steps
-(after one warm-up step), extrapolated linearly to models x steps (the step is compute-bound
-at this width, so cost is linear in both). Beside it, the floor: 6 x parameters x batch flops
+Training: `--models` models trained together by lood.trainer for `--steps` minibatch steps
+(after a warm-up), timed apart from the set-up (weights initialised on the CPU from each
+model's seed and copied to the device), extrapolated linearly to models x steps (the step is
+compute-bound at this width, so cost is linear in both). Beside it, the floor: 6 x parameters x batch flops
 per model-step at the matmul rate measured in the same run.
 NNGP: kernel, factorisation and every record's LOOD at `--nngp-n` records, extrapolated as n^2
 (kernel) and n^3 (factorisation) to n = 10,000 when smaller. On the CPU the kernel is
@@ -30,6 +31,7 @@ from lood import train
 from lood.divergence import lood_at_records
 from lood.lean import LeanFit
 from lood.settings import Arch, Training
+from lood.trainer import sgd_run
 
 N, D, C, R = 10_000, 3_072, 2, 50
 ARCH = Arch(depth=9, width=1024, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
@@ -80,18 +82,37 @@ def training_settings() -> Training:
     )
 
 
-def time_training(models: int, steps: int, device: torch.device) -> float:
-    """Seconds per model per minibatch step, measured on `models` models for `steps` steps."""
+def time_training(models: int, steps: int, device: torch.device, shared: bool) -> tuple[float, float]:
+    """(seconds per model per minibatch step, seconds of set-up per model) on `models` models.
+
+    The set-up (initialising the weights on the CPU from each model's seed, copying them to the
+    device) and the SGD steps (lood.trainer.sgd_run, what train_models runs) are timed apart, after
+    a warm-up. shared: one data order for all models (training.data_order shared/aligned), else one each.
+    """
     rng = np.random.default_rng(0)
-    n = BATCH * (steps + 1)  # one epoch = steps + 1 minibatches
+    n = BATCH * steps  # one epoch = `steps` minibatches
     X, y = rng.random((n, D)), rng.integers(0, C, n)
-    seeds = train.Models(list(range(models)))
-    train.train_models(X[:BATCH], y[:BATCH], ARCH, training_settings(), seeds, device=device, n_classes=C)  # warm-up
-    sync(device)
-    t0 = time.perf_counter()
-    train.train_models(X, y, ARCH, training_settings(), seeds, device=device, n_classes=C)
-    sync(device)
-    return (time.perf_counter() - t0) / (models * (steps + 1))
+    training = training_settings()
+    Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+    T = torch.nn.functional.one_hot(torch.as_tensor(y, device=device), C).to(torch.float32)  # cross-entropy's
+    lrs = train.epoch_lrs(training)
+
+    def run(n_rows: int) -> tuple[float, float]:
+        sync(device)
+        t0 = time.perf_counter()
+        seeds = list(range(models))
+        params, order = train.init_and_orders(ARCH, D, C, n_rows, 1, seeds, 0 if shared else None)
+        params, order = [p.to(device) for p in params], order.to(device)
+        sync(device)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            sgd_run(params, Xt[:n_rows], T[:n_rows], order, ARCH, training, lrs, None)
+        sync(device)
+        return t1 - t0, time.perf_counter() - t1
+
+    run(BATCH)  # warm-up
+    setup, loop = run(n)
+    return loop / (models * steps), setup / models
 
 
 def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tuple[LeanFit, dict[str, float]]:
@@ -181,22 +202,24 @@ def main() -> None:
     rate64 = matmul_rate(device, torch.float64, 4096 if device.type == "cuda" else 2048)
     print(f"matmul rate on this device now: float32 {rate32:,.0f} GFLOP/s, float64 {rate64:,.0f} GFLOP/s")
 
-    per_model_step = time_training(args.models, args.steps, device)
     floor = 6 * P * BATCH / (rate32 * 1e9)
     steps_per_epoch = math.ceil(N / BATCH)
-    per_model = per_model_step * steps_per_epoch * EPOCHS
     models_total = N_IN + R * N_OUT
-    print(
-        f"training: {per_model_step * 1e3:.2f} ms per model per minibatch step "
-        f"(measured: {args.models} models x {args.steps + 1} steps); floor 6 x params x batch at the "
-        f"matmul rate {floor * 1e3:.2f} ms ({floor / per_model_step:.0%} of it reached)"
-    )
-    print(f"  one model, {EPOCHS} epochs x {steps_per_epoch} steps: {per_model / 3600:.3f} h")
-    print(
-        f"  one record's 100 out-models: {100 * per_model / 3600:.2f} h; "
-        f"all {models_total:,} models (100 in + {R} x 100 out): "
-        f"{models_total * per_model / 3600:,.1f} device-hours per experiment"
-    )
+    for shared in (False, True):
+        per_model_step, setup = time_training(args.models, args.steps, device, shared)
+        per_model = per_model_step * steps_per_epoch * EPOCHS + setup
+        print(
+            f"training ({'one shared data order' if shared else 'a data order per model'}): "
+            f"{per_model_step * 1e3:.2f} ms per model per minibatch step (measured: {args.models} models x "
+            f"{args.steps} steps), set-up {setup:.2f} s per model; floor 6 x params x batch at "
+            f"the float32 matmul rate {floor * 1e3:.2f} ms ({floor / per_model_step:.0%} of it reached)"
+        )
+        print(f"  one model, {EPOCHS} epochs x {steps_per_epoch} steps: {per_model:,.1f} s")
+        print(
+            f"  one record's 100 out-models: {100 * per_model / 3600:.3f} h; "
+            f"all {models_total:,} models (100 in + {R} x 100 out): "
+            f"{models_total * per_model / 3600:,.1f} device-hours per experiment"
+        )
 
     s = time_nngp(args.nngp_n, D, C, ARCH, device, path)
     scale = N / args.nngp_n
@@ -212,7 +235,7 @@ def main() -> None:
         print(f"  extrapolated to n={N:,}: kernel {k_full:.0f} s (x n^2), algebra + LOOD {f_full:.0f} s (x n^3)")
     per_record_nn = (N_OUT + N_IN) * per_model  # what one record's 100 + 100 retrainings cost alone
     print(
-        f"one record: retraining 100 in + 100 out models {per_record_nn / 3600:.2f} h "
+        f"one record (shared order): retraining 100 in + 100 out models {per_record_nn / 3600:.3f} h "
         f"vs NNGP LOOD {k_full + f_full:.1f} s (which also gives every other record): "
         f"ratio {per_record_nn / (k_full + f_full):,.0f}x"
     )

@@ -60,10 +60,10 @@ PLUGIN_MISSING = (
 SMOKE_MARKER = "<!-- smoke-test: tests/test_slurm.py runs the next command verbatim -->"
 
 
-def documented_smoke_test() -> list[str]:
-    """The smoke-test command of profiles/slurm/README.md, as words (ACCOUNT/PARTITION unreplaced)."""
-    text = PROFILE_README.read_text()
-    assert SMOKE_MARKER in text, f"{PROFILE_README} lost its smoke-test marker"
+def documented_smoke_test(readme: Path = PROFILE_README) -> list[str]:
+    """The smoke-test command of a README (profiles/slurm's by default), as words (ACCOUNT/PARTITION unreplaced)."""
+    text = readme.read_text()
+    assert SMOKE_MARKER in text, f"{readme} lost its smoke-test marker"
     block = re.search(r"```bash\n(.*?)```", text[text.index(SMOKE_MARKER) :], flags=re.S)
     assert block, "no ```bash block after the smoke-test marker"
     lines = [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
@@ -80,6 +80,7 @@ def smoke_command(account: str = ACCOUNT, partition: str = PARTITION) -> list[st
 def test_documented_smoke_test_needs_no_workarounds():
     """One line, the tiny config, placeholders only for account and partition, no GPU or thread overrides."""
     cmd = documented_smoke_test()
+    assert documented_smoke_test(REPO / "README.md") == cmd, "README.md and profiles/slurm/README.md differ"
     assert cmd[:3] == ["snakemake", "--workflow-profile", "profiles/slurm"]
     assert "tests/configs/tiny.yaml" in cmd
     assert "slurm_account=ACCOUNT" in cmd and "slurm_partition=PARTITION" in cmd

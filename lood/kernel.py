@@ -17,6 +17,7 @@ import numpy as np
 from lood.backend import jax, jnp, stax
 from lood.config import enum
 from lood.errors import LoodInputError
+from lood.kernel_torch import relu_diag, relu_tile
 from lood.settings import Arch
 
 ACTIVATIONS: dict[str, Callable[[], tuple]] = {"relu": stax.Relu, "gelu": stax.Gelu, "erf": stax.Erf}
@@ -116,22 +117,42 @@ def kernel_and_diag(
         K = out
     diag = np.empty(n1)
     b1, b2 = min(int(block_size), n1), min(int(block_size), n2)
-    tile = _tile_fn(arch.kernel_key, d)
+    relu = arch.activation == "relu"  # the closed form (lood.kernel_torch); stax for the others
+    tile = None if relu else _tile_fn(arch.kernel_key, d)
+    if relu:
+        diag[:] = relu_diag(sq1, arch, d)
     jobs = [(i0, j0) for i0 in range(0, n1, b1) for j0 in range(0, n2, b2) if not (sym and j0 > i0)]
     lock, count = threading.Lock(), [0]
 
+    def relu_run(i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+        """Write the tile into K[i0:i1, j0:j1] along K's contiguous axis; return that region."""
+        dest = K[i0:i1, j0:j1]
+        if out is None:  # the Gram tile is already in place, C-ordered
+            relu_tile(dest, sq1[i0:i1], sq2[j0:j1], arch, d, dest)
+        elif out.flags.f_contiguous:  # columns are contiguous: compute K(X2 block, X1 block) into dest.T
+            relu_tile(X2[j0:j1] @ X1[i0:i1].T, sq2[j0:j1], sq1[i0:i1], arch, d, dest.T)
+        else:
+            relu_tile(X1[i0:i1] @ X2[j0:j1].T, sq1[i0:i1], sq2[j0:j1], arch, d, dest)
+        return dest
+
     def run(i0: int, j0: int) -> None:
         i1, j1 = min(i0 + b1, n1), min(j0 + b2, n2)
-        gram = K[i0:i1, j0:j1] if out is None else X1[i0:i1] @ X2[j0:j1].T
-        g = _pad(gram, (b1, b2), 0.0)
-        nngp, cov1 = tile(g, _pad(sq1[i0:i1], (b1,), 1.0), _pad(sq2[j0:j1], (b2,), 1.0))
-        block = np.asarray(nngp)[: i1 - i0, : j1 - j0]
-        # XLA's vectorised and scalar code paths may round differently: make diagonal tiles exactly symmetric.
-        K[i0:i1, j0:j1] = (block + block.T) / 2 if sym and i0 == j0 else block
+        if relu:
+            block = relu_run(i0, i1, j0, j1)  # already in K
+        else:
+            gram = K[i0:i1, j0:j1] if out is None else X1[i0:i1] @ X2[j0:j1].T
+            g = _pad(gram, (b1, b2), 0.0)
+            nngp, cov1 = tile(g, _pad(sq1[i0:i1], (b1,), 1.0), _pad(sq2[j0:j1], (b2,), 1.0))
+            block = np.asarray(nngp)[: i1 - i0, : j1 - j0]
+            if j0 == 0:
+                diag[i0:i1] = np.asarray(cov1)[: i1 - i0]
+            K[i0:i1, j0:j1] = block
+        if sym and i0 == j0:
+            # BLAS's Gram tiles (and XLA's vectorised and scalar paths) may round differently on
+            # either side of the diagonal: make diagonal tiles exactly symmetric.
+            K[i0:i1, j0:j1] = (block + block.T) / 2
         if out is not None and sym and i0 != j0:
             K[j0:j1, i0:i1] = block.T  # the mirror, while the tile is at hand
-        if j0 == 0:
-            diag[i0:i1] = np.asarray(cov1)[: i1 - i0]
         if progress is not None:
             with lock:
                 count[0] += 1

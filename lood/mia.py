@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
-from scipy.stats import norm, rankdata
+from scipy.stats import norm, rankdata, spearmanr
 
 from lood import seeds
 from lood.errors import LoodInputError
@@ -182,6 +182,66 @@ def mia_table(
         res = mia_record(in_logits[:, j], out_logits[j], int(lab), splits, seeds.int_seed(base_seed, "mia", int(rec)))
         rows.append({"record": int(rec), **res})
     return pd.DataFrame(rows, columns=MIA_COLUMNS)
+
+
+RELIABILITY_COLUMNS = ["measure", "repeats", "half_in", "half_out", "r_half", "r_half_sd", "reliability", "ceiling"]
+
+
+def reliability_table(
+    records: Sequence[int],
+    labels: Sequence[int],
+    in_logits: np.ndarray,
+    out_logits: np.ndarray,
+    splits: int,
+    base_seed: int,
+    repeats: int,
+) -> pd.DataFrame:
+    """How reproducible the per-record AUC and diff are: split-half reliability and the noise ceiling.
+
+    Each repeat splits the in-models and the out-models at random into two disjoint halves, runs the
+    attack (and the unbiased diff) on each half alone, and takes Spearman's rho between the two
+    halves' values over the records (r_half; its mean over repeats, and sd). Spearman-Brown turns
+    it into the reliability of the full set of models, rel = 2 r / (1 + r): the correlation two
+    independent runs of the whole attack would have. No predictor, however exact, can correlate
+    with the measured values beyond ceiling = sqrt(rel) (for Pearson exactly, for Spearman
+    approximately). Seeds: int_seed(base, 'mia_reliability', repeat) for the halves; each
+    half's attack uses the record's own 'mia' seed, as mia_table.
+    """
+    in_logits, out_logits = np.asarray(in_logits), np.asarray(out_logits)
+    n_in, n_out = in_logits.shape[0], out_logits.shape[1]
+    if int(repeats) < 1 or min(n_in, n_out) < 2 * MIN_MODELS:
+        raise LoodInputError(
+            f"the reliability needs mia.reliability_repeats >= 1 and {2 * MIN_MODELS} in- and out-models "
+            f"(two halves of {MIN_MODELS}); got {repeats} repeats, {n_in} and {n_out} models"
+        )
+    r_half: dict[str, list[float]] = {"auc": [], "diff": []}
+    for k in range(int(repeats)):
+        g = seeds.rng(base_seed, "mia_reliability", k)
+        p_in, p_out = g.permutation(n_in), g.permutation(n_out)
+        halves = [(p_in[: n_in // 2], p_out[: n_out // 2]), (p_in[n_in // 2 :], p_out[n_out // 2 :])]
+        values = [
+            mia_table(records, labels, in_logits[h_in], out_logits[:, h_out], splits, base_seed)
+            for h_in, h_out in halves
+        ]
+        for measure in r_half:
+            r_half[measure].append(float(spearmanr(values[0][measure], values[1][measure]).statistic))
+    rows = []
+    for measure, rs in r_half.items():
+        r = float(np.mean(rs))
+        rel = 2 * r / (1 + r) if r > -1 else np.nan
+        rows.append(
+            {
+                "measure": measure,
+                "repeats": int(repeats),
+                "half_in": n_in // 2,
+                "half_out": n_out // 2,
+                "r_half": r,
+                "r_half_sd": float(np.std(rs)),
+                "reliability": rel,
+                "ceiling": float(np.sqrt(max(rel, 0.0))),
+            }
+        )
+    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
 
 
 def mia_landscape_table(

@@ -82,10 +82,15 @@ def correlation_pairs(mia: pd.DataFrame, lood: pd.DataFrame) -> tuple[pd.DataFra
 
 
 def correlation_figure(
-    mia: pd.DataFrame, lood: pd.DataFrame, n_boot: int, seed: int
+    mia: pd.DataFrame, lood: pd.DataFrame, reliability: pd.DataFrame, n_boot: int, seed: int
 ) -> tuple[plt.Figure, pd.DataFrame]:
-    """NNGP LOOD against the network's MIA AUC and prediction difference, per record."""
+    """NNGP LOOD against the network's MIA AUC and prediction difference, per record.
+
+    reliability: lood.mia.reliability_table; each pair's table row gets the noise ceiling of its
+    network measure (AUC or diff) and Spearman's rho as a share of it.
+    """
     df, pairs = correlation_pairs(mia, lood)
+    ceilings = dict(zip(reliability["measure"], reliability["ceiling"], strict=True))
     ylabels = {"auc": "NN MIA AUC (in- vs out-models)", "sqrt_diff": "signed √ NN prediction difference (unbiased)"}
     n_nonpos = int((df["diff"] <= 0).sum())
     gap = float(np.mean(np.abs(df["auc_nngp"] - df["auc"])))
@@ -116,6 +121,18 @@ def correlation_figure(
                 color="0.3",
             )
             extra = {"n_diff_nonpositive": float(n_nonpos)}
+        ceiling = float(ceilings["auc" if y == "auc" else "diff"])
+        ax.text(
+            0.02,
+            0.02 if y == "auc" else 0.98,
+            f"noise ceiling (split-half): ρ ≤ {ceiling:.2f}",
+            transform=ax.transAxes,
+            ha="left",
+            va="bottom" if y == "auc" else "top",
+            fontsize=7,
+            color="0.3",
+        )
+        extra |= {"noise_ceiling": ceiling, "spearman_of_ceiling": c["spearman_r"] / ceiling if ceiling else np.nan}
         rows.append({"pair": name, "x": "log10_kl" if x == "kl" else x, "y": y} | c | extra)
     sigma2 = f" (NNGP σ² = {lood['sigma2'].iloc[0]:.3g})" if "sigma2" in lood else ""
     fig.suptitle(f"Analytic NNGP LOOD vs empirical leakage of trained networks, per record{sigma2}")

@@ -183,6 +183,7 @@ class MIASettings(_Section):
     """The membership-inference attack (config `mia`)."""
 
     splits: int
+    reliability_repeats: int
 
 
 @dataclass(frozen=True)

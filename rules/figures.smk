@@ -1,6 +1,7 @@
 rule plot_correlation:
     input:
         mia="results/{experiment}/nn/mia.csv",
+        reliability="results/{experiment}/nn/mia_reliability.csv",
         lood="results/{experiment}/nngp/lood.csv",
     output:
         png=report(

@@ -21,7 +21,7 @@ from lood.data import make_probes
 from lood.divergence import kl_lood, lood_at_records, mse_lood, nngp_auc, x_minus_log1p
 from lood.errors import LoodInputError
 from lood.gp import fit_gp, loo_posteriors, posterior, targets
-from lood.kernel import kernel_fn, nngp_diag, nngp_kernel
+from lood.kernel import kernel_and_diag, kernel_fn, nngp_diag, nngp_kernel
 from lood.kernel_torch import relu_nngp, relu_nngp_numpy
 from lood.settings import Arch, ProbeSettings, QuerySettings
 
@@ -88,16 +88,31 @@ def test_relu_kernel_matches_arccos_recursion(depth, bias):
 
 @pytest.mark.parametrize("depth", [0, 1, 9])
 @pytest.mark.parametrize("bias", [False, True])
-def test_torch_closed_form_kernel_matches_stax(depth, bias):
-    """lood.kernel_torch (the GPU path of bench_paper_scale) against stax, cross and square, in row blocks."""
+def test_relu_closed_form_tiles_match_stax(depth, bias):
+    """ReLU kernels come from lood.kernel_torch's tiles: against stax's kernel function, every layout.
+
+    Square (C order, Fortran order as the audit writes it, a C-ordered out=), cross, the diagonal,
+    a zero input row, a tile size that does not divide n; and relu_nngp, the GPU path, on the CPU.
+    """
     rng = np.random.default_rng(10 + depth)
-    X1, X2 = rng.standard_normal((13, 6)), rng.random((8, 6))
+    X, Q = rng.standard_normal((23, 6)), rng.random((9, 6))
+    X[4] = 0.0
     arch = replace(RELU, depth=depth, bias=bias, w_std=1.3, b_std=0.4)
-    assert rel_err(relu_nngp_numpy(X1, X2, arch), nngp_kernel(X1, X2, arch, BS)) <= 1e-12
-    square = relu_nngp(torch.as_tensor(X1), None, arch, block_size=5).numpy()
-    assert rel_err(square, nngp_kernel(X1, None, arch, BS)) <= 1e-12
+    stax_fn = kernel_fn(arch)
+    ref, ref_q = np.asarray(stax_fn(X, X, "nngp")), np.asarray(stax_fn(Q, X, "nngp"))
+    K, diag = kernel_and_diag(X, None, arch, 5)
+    assert rel_err(K, ref) <= 1e-12 and np.array_equal(K, K.T)
+    assert rel_err(diag, np.diag(ref)) <= 1e-12
+    for out in (np.empty((23, 23), order="F"), np.empty((23, 23))):
+        K_out, diag_out = kernel_and_diag(X, None, arch, 5, out=out)
+        assert K_out is out and rel_err(out, ref) <= 1e-12 and np.array_equal(out, out.T)
+        np.testing.assert_array_equal(diag_out, diag)
+    assert rel_err(kernel_and_diag(Q, X, arch, 4)[0], ref_q) <= 1e-12
+    assert rel_err(kernel_and_diag(Q, X, arch, 4, out=np.empty((9, 23), order="F"))[0], ref_q) <= 1e-12
+    assert rel_err(relu_nngp_numpy(Q, X, arch, 4), ref_q) <= 1e-12
+    assert rel_err(relu_nngp(torch.as_tensor(X), None, arch, block_size=5).numpy(), ref) <= 1e-12
     with pytest.raises(LoodInputError, match="model.activation is gelu"):
-        relu_nngp_numpy(X1, X2, replace(arch, activation="gelu"))
+        relu_nngp_numpy(X, Q, replace(arch, activation="gelu"), 4)
 
 
 @pytest.mark.parametrize("activation", ["relu", "gelu", "erf"])

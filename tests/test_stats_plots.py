@@ -129,7 +129,8 @@ def _synthetic_tables(n=12, seed=0):
 
 def test_figures_render(tmp_path):
     mia, lood, land = _synthetic_tables()
-    fig, table = correlation_figure(mia, lood, n_boot=100, seed=0)
+    reliability = pd.DataFrame({"measure": ["auc", "diff"], "ceiling": [0.8, 0.5]})
+    fig, table = correlation_figure(mia, lood, reliability, n_boot=100, seed=0)
     save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")
     assert set(table["pair"]) == {"kl_vs_auc", "auc_nngp_vs_auc", "sqrt_mse_vs_sqrt_diff"}
     table = table.set_index("pair")
@@ -141,6 +142,9 @@ def test_figures_render(tmp_path):
     expected = st.pearsonr(np.sqrt(lood["mse"]), signed_sqrt(mia["diff"])).statistic
     assert np.isclose(table.loc["sqrt_mse_vs_sqrt_diff", "pearson_r"], expected)
     assert np.isclose(table.loc["auc_nngp_vs_auc", "mean_abs_auc_gap"], np.mean(np.abs(lood["auc_nngp"] - mia["auc"])))
+    # each pair's ceiling is its network measure's: AUC for the first two, diff for the third
+    assert table["noise_ceiling"].tolist() == [0.8, 0.8, 0.5]
+    np.testing.assert_allclose(table["spearman_of_ceiling"], table["spearman_r"] / table["noise_ceiling"])
     fig, peaks = landscape_figure(
         land[["record", "t", "auc", "auc_std", "auc_p"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2
     )

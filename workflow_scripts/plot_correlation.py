@@ -9,6 +9,7 @@ log = setup(snakemake)
 fig, table = correlation_figure(
     pd.read_csv(snakemake.input.mia),
     pd.read_csv(snakemake.input.lood),
+    pd.read_csv(snakemake.input.reliability),
     snakemake.params.bootstrap,
     snakemake.params.seed,
 )

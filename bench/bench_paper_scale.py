@@ -10,10 +10,10 @@ model's seed and copied to the device), extrapolated linearly to models x steps 
 compute-bound at this width, so cost is linear in both). Beside it, the floor: 6 x parameters x batch flops
 per model-step at the matmul rate measured in the same run.
 NNGP: kernel, factorisation and every record's LOOD at `--nngp-n` records, extrapolated as n^2
-(kernel) and n^3 (factorisation) to n = 10,000 when smaller. On the CPU the kernel is
-lood.kernel's (neural-tangents stax) and the algebra lood.gp's; on a GPU (torch sees CUDA) the
-kernel is the closed-form ReLU recursion of lood.kernel_torch and the algebra torch's, in float64
-on the device (neural-tangents 0.6.5 needs JAX 0.5, which has no CUDA 13 build).
+(kernel) and n^3 (factorisation) to n = 10,000 when smaller. Path "tiles" (the CPU default): the
+workflow's own, lood.kernel's tiles and lood.gp's algebra; path "torch" (the GPU default): the
+whole kernel by lood.kernel_torch.relu_nngp and torch's algebra, in float64 on the device (the
+workflow's stax kernels need JAX 0.5 through neural-tangents 0.6.5, which has no CUDA 13 build).
 `--audit-n N` also times the training-free audit's algebra at N records of d = 784, C = 10 (the
 Fashion-MNIST audit's shape, config/fashion_audit.yaml) on the same path.
 """
@@ -140,7 +140,7 @@ def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tupl
 def time_nngp(n: int, d: int, n_classes: int, arch: Arch, device: torch.device, path: str) -> dict[str, float]:
     """Seconds of kernel, factorisation (with α and diag P) and every record's LOOD at n records.
 
-    path "torch": lood.kernel_torch and torch's algebra on `device`; "stax": lood.kernel and lood.gp (CPU).
+    path "torch": lood.kernel_torch.relu_nngp and torch's algebra on `device`; "tiles": lood.kernel and lood.gp.
     """
     rng = np.random.default_rng(1)
     X, y = rng.random((n, d)), rng.integers(0, n_classes, n)
@@ -190,11 +190,11 @@ def main() -> None:
     ap.add_argument("--nngp-n", type=int, default=2500)
     ap.add_argument("--audit-n", type=int, default=0, help="also time the audit's algebra at this n (d 784, C 10)")
     ap.add_argument("--tf32", action="store_true", help="let float32 matmuls use TF32 tensor cores (GPU)")
-    ap.add_argument("--nngp-path", choices=["auto", "torch", "stax"], default="auto", help="auto: torch on a GPU")
+    ap.add_argument("--nngp-path", choices=["auto", "torch", "tiles"], default="auto", help="auto: torch on a GPU")
     args = ap.parse_args()
     device = train.default_device()
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the workflow keeps torch's default: full float32
-    path = args.nngp_path if args.nngp_path != "auto" else ("torch" if device.type == "cuda" else "stax")
+    path = args.nngp_path if args.nngp_path != "auto" else ("torch" if device.type == "cuda" else "tiles")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     print(f"device: {device} ({name}; torch {torch.__version__}; TF32 matmuls {'on' if args.tf32 else 'off'})")
     P = n_params()

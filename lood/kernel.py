@@ -1,7 +1,9 @@
-"""The NNGP kernel of a fully connected network (neural-tangents stax), evaluated in tiles.
+"""The NNGP kernel of a fully connected network, evaluated in tiles on a thread per core.
 
-The Gram matrix X1 X2ᵀ comes from BLAS (faster than XLA's float64 matmul on CPU); stax then
-applies the layers' kernel recursion to it tile by tile, on a thread per core.
+The Gram matrix X1 X2ᵀ comes from BLAS (faster than XLA's float64 matmul on CPU); the layers'
+kernel recursion is then applied to it tile by tile: for ReLU by its closed form
+(lood.kernel_torch.relu_tile, 3x less CPU time than stax at depth 9, equal to 1e-15), for the
+other activations by neural-tangents stax. Query optimisation differentiates stax's kernel.
 """
 
 from __future__ import annotations

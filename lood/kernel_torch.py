@@ -7,9 +7,9 @@ closed form (Cho & Saul 2009): with K⁰ = w² x·x'/d + b² and, at each of the
 K¹² ← w²/(2π) √(K¹¹ K²²) (sin θ + (π − θ) cos θ) + b²,  Kⁱⁱ ← w² Kⁱⁱ/2 + b².
 Two uses, both in float64 and checked against stax to 1e-12 (tests/test_analytic.py):
 - `relu_tile`: one CPU tile of lood.kernel.kernel_and_diag, run on the correlation
-  c = K¹²/√(K¹¹ K²²) in cache-sized chunks on the calling thread. It costs 0.34 CPU-s per
+  c = K¹²/√(K¹¹ K²²) in cache-sized chunks on the calling thread. It costs 0.24 CPU-s per
   2,048² tile at depth 9 where stax's jitted tile costs 0.75 (XLA spreads it over 2 threads;
-  bench/bench_audit.py (c) has the end-to-end effect);
+  docs/audit.md and bench/bench_audit.py (c) have the end-to-end effect);
 - `relu_nngp`: a whole kernel on any torch device, e.g. a GPU (bench/bench_paper_scale.py).
 """
 

@@ -66,20 +66,8 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, size: int) -> float:
 
 def training_settings() -> Training:
     """One epoch of config/cifar10.yaml's training (cross-entropy, batch 64, no momentum)."""
-    return Training(
-        n_in=N_IN,
-        n_out=N_OUT,
-        epochs=1,
-        batch_size=BATCH,
-        lr=1e-3,
-        lr_milestones=(),
-        lr_gamma=0.1,
-        momentum=0.0,
-        loss="cross_entropy",
-        in_models_per_job=25,
-        records_per_job=1,
-        save_weights=False,
-        data_order="per_model",
+    return Training.from_schema(
+        n_in=N_IN, n_out=N_OUT, epochs=1, batch_size=BATCH, lr=1e-3, lr_milestones=[], loss="cross_entropy"
     )
 
 

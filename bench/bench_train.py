@@ -52,20 +52,15 @@ class Case:
 
 def training(case: Case, epochs: int | None = None) -> settings.Training:
     """The default experiment's training (batch 64) with the case's lr and epochs."""
-    return settings.Training(
+    return settings.Training.from_schema(
         n_in=100,
         n_out=100,
         epochs=case.epochs if epochs is None else epochs,
         batch_size=64,
         lr=case.lr,
-        lr_milestones=(),
-        lr_gamma=0.1,
+        lr_milestones=[],
         momentum=0.0,
         loss="mse",
-        in_models_per_job=100,
-        records_per_job=10,
-        save_weights=False,
-        data_order="per_model",
     )
 
 

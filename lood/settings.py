@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from lood.config import check_auto, check_choice, enum
+from lood.config import SCHEMA_PATH, check_auto, check_choice, enum, fill_defaults
 from lood.errors import LoodInputError
 
 S = TypeVar("S", bound="_Section")
@@ -38,6 +38,12 @@ class _Section:
             where = name or cls.__name__
             raise LoodInputError(f"config section {where} lacks {missing}; fill the schema's defaults first")
         return cls(**{k: _frozen(section[k]) for k in names})
+
+    @classmethod
+    def from_schema(cls: type[S], **overrides: Any) -> S:
+        """The schema's defaults for this section, with `overrides` (for benchmarks and tests)."""
+        name = next(k for k, v in SECTIONS.items() if v is cls)
+        return cls.from_config(fill_defaults({name: dict(overrides)}, SCHEMA_PATH)[name], name)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,14 @@ def test_every_settings_object_builds_from_the_schema_defaults_alone():
     assert arch.activation == "relu"
 
 
+def test_from_schema_is_the_filled_section_with_overrides():
+    """Benchmarks and tests build settings by Section.from_schema: the schema's defaults, then their own values."""
+    given = {"n_in": 3, "n_out": 4, "epochs": 2, "batch_size": 8, "lr": 0.5}  # keys config.yaml sets
+    c = fill_defaults({"mia": {}, "training": dict(given)}, SCHEMA)
+    assert settings.MIASettings.from_schema() == settings.MIASettings.from_config(c["mia"])
+    assert settings.Training.from_schema(**given) == settings.Training.from_config(c["training"])
+
+
 def setting_names() -> set[str]:
     names = {f.name for cls in settings.SECTIONS.values() for f in fields(cls)}
     return names | {f.name for f in fields(settings.Arch)}

@@ -20,20 +20,8 @@ ARCH = Arch(depth=3, width=64, activation="relu", bias=True, w_std=2**0.5, b_std
 
 
 def training(loss: str, momentum: float) -> Training:
-    return Training(
-        n_in=4,
-        n_out=4,
-        epochs=3,
-        batch_size=16,
-        lr=0.05,
-        lr_milestones=(2,),
-        lr_gamma=0.5,
-        momentum=momentum,
-        loss=loss,
-        in_models_per_job=4,
-        records_per_job=1,
-        save_weights=False,
-        data_order="per_model",
+    return Training.from_schema(
+        n_in=4, n_out=4, epochs=3, batch_size=16, lr=0.05, lr_milestones=[2], lr_gamma=0.5, momentum=momentum, loss=loss
     )
 
 

@@ -205,17 +205,15 @@ def reliability_table(
     independent runs of the whole attack would have. No predictor, however exact, can correlate
     with the measured values beyond ceiling = sqrt(rel) (for Pearson exactly, for Spearman
     approximately). Seeds: int_seed(base, 'mia_reliability', repeat) for the halves; each
-    half's attack uses the record's own 'mia' seed, as mia_table.
+    half's attack uses the record's own 'mia' seed, as mia_table. With fewer than 2 x MIN_MODELS
+    in- or out-models a half cannot be attacked: the values are then NaN.
     """
     in_logits, out_logits = np.asarray(in_logits), np.asarray(out_logits)
     n_in, n_out = in_logits.shape[0], out_logits.shape[1]
-    if int(repeats) < 1 or min(n_in, n_out) < 2 * MIN_MODELS:
-        raise LoodInputError(
-            f"the reliability needs mia.reliability_repeats >= 1 and {2 * MIN_MODELS} in- and out-models "
-            f"(two halves of {MIN_MODELS}); got {repeats} repeats, {n_in} and {n_out} models"
-        )
+    if int(repeats) < 1:
+        raise LoodInputError(f"mia.reliability_repeats must be >= 1, got {repeats}")
     r_half: dict[str, list[float]] = {"auc": [], "diff": []}
-    for k in range(int(repeats)):
+    for k in range(int(repeats) if min(n_in, n_out) >= 2 * MIN_MODELS else 0):
         g = seeds.rng(base_seed, "mia_reliability", k)
         p_in, p_out = g.permutation(n_in), g.permutation(n_out)
         halves = [(p_in[: n_in // 2], p_out[: n_out // 2]), (p_in[n_in // 2 :], p_out[n_out // 2 :])]
@@ -227,7 +225,7 @@ def reliability_table(
             r_half[measure].append(float(spearmanr(values[0][measure], values[1][measure]).statistic))
     rows = []
     for measure, rs in r_half.items():
-        r = float(np.mean(rs))
+        r = float(np.mean(rs)) if rs else np.nan
         rel = 2 * r / (1 + r) if r > -1 else np.nan
         rows.append(
             {
@@ -236,9 +234,9 @@ def reliability_table(
                 "half_in": n_in // 2,
                 "half_out": n_out // 2,
                 "r_half": r,
-                "r_half_sd": float(np.std(rs)),
+                "r_half_sd": float(np.std(rs)) if rs else np.nan,
                 "reliability": rel,
-                "ceiling": float(np.sqrt(max(rel, 0.0))),
+                "ceiling": float(np.sqrt(max(rel, 0.0))) if np.isfinite(rel) else np.nan,
             }
         )
     return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)

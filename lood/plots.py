@@ -122,10 +122,13 @@ def correlation_figure(
             )
             extra = {"n_diff_nonpositive": float(n_nonpos)}
         ceiling = float(ceilings["auc" if y == "auc" else "diff"])
+        ceiling_text = f"ρ ≤ {ceiling:.2f}" if np.isfinite(ceiling) else "too few models"
         ax.text(
             0.02,
             0.02 if y == "auc" else 0.98,
-            f"noise ceiling (split-half): ρ ≤ {ceiling:.2f}",
+            f"noise ceiling (split-half): ρ ≤ {ceiling:.2f}"
+            if np.isfinite(ceiling)
+            else "noise ceiling: too few models",
             transform=ax.transAxes,
             ha="left",
             va="bottom" if y == "auc" else "top",

@@ -275,5 +275,7 @@ def test_split_half_reliability_predicts_the_agreement_of_independent_runs():
     rel = mia.reliability_table(records, labels, *run(np.random.default_rng(8), 20 * shift), 10, 8, 2)
     assert rel.set_index("measure").loc["auc", "ceiling"] > 0.9
     assert list(rel.columns) == mia.RELIABILITY_COLUMNS and rel["repeats"].eq(2).all()
+    few = mia.reliability_table(records, labels, inn[:6], out[:, :6], 10, 0, 2)  # halves of 3: no attack
+    assert few[["r_half", "reliability", "ceiling"]].isna().all().all()
     with pytest.raises(LoodInputError, match="reliability_repeats"):
-        mia.reliability_table(records, labels, inn[:6], out[:, :6], 10, 0, 2)
+        mia.reliability_table(records, labels, inn, out, 10, 0, 0)

@@ -126,9 +126,7 @@ def correlation_figure(
         ax.text(
             0.02,
             0.02 if y == "auc" else 0.98,
-            f"noise ceiling (split-half): ρ ≤ {ceiling:.2f}"
-            if np.isfinite(ceiling)
-            else "noise ceiling: too few models",
+            f"noise ceiling (split-half): {ceiling_text}",
             transform=ax.transAxes,
             ha="left",
             va="bottom" if y == "auc" else "top",

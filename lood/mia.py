@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
-from scipy.stats import norm, rankdata, spearmanr
+from scipy.stats import norm, rankdata
 
 from lood import seeds
 from lood.errors import LoodInputError
@@ -184,10 +184,10 @@ def mia_table(
     return pd.DataFrame(rows, columns=MIA_COLUMNS)
 
 
-RELIABILITY_COLUMNS = ["measure", "repeats", "half_in", "half_out", "r_half", "r_half_sd", "reliability", "ceiling"]
+HALVES_COLUMNS = ["repeat", "half", "record", "auc", "diff"]
 
 
-def reliability_table(
+def half_attacks(
     records: Sequence[int],
     labels: Sequence[int],
     in_logits: np.ndarray,
@@ -196,50 +196,30 @@ def reliability_table(
     base_seed: int,
     repeats: int,
 ) -> pd.DataFrame:
-    """How reproducible the per-record AUC and diff are: split-half reliability and the noise ceiling.
+    """The attack (AUC, unbiased diff) run on each of two disjoint halves of the models, `repeats` times.
 
-    Each repeat splits the in-models and the out-models at random into two disjoint halves, runs the
-    attack (and the unbiased diff) on each half alone, and takes Spearman's rho between the two
-    halves' values over the records (r_half; its mean over repeats, and sd). Spearman-Brown turns
-    it into the reliability of the full set of models, rel = 2 r / (1 + r): the correlation two
-    independent runs of the whole attack would have. No predictor, however exact, can correlate
-    with the measured values beyond ceiling = sqrt(rel) (for Pearson exactly, for Spearman
-    approximately). Seeds: int_seed(base, 'mia_reliability', repeat) for the halves; each
-    half's attack uses the record's own 'mia' seed, as mia_table. With fewer than 2 x MIN_MODELS
-    in- or out-models a half cannot be attacked: the values are then NaN.
+    Each repeat splits the in-models and the out-models at random into two halves (seed
+    rng(base, 'mia_halves', repeat)); each half is attacked alone, every record with its own
+    'mia' seed as in mia_table. Two halves are two independent replications of the attack at half
+    the models: lood.stats.replication compares a predictor's agreement with one half to the
+    halves' agreement with each other. With fewer than 2 x MIN_MODELS in- or out-models a half
+    cannot be attacked, and the table is empty.
     """
     in_logits, out_logits = np.asarray(in_logits), np.asarray(out_logits)
     n_in, n_out = in_logits.shape[0], out_logits.shape[1]
     if int(repeats) < 1:
-        raise LoodInputError(f"mia.reliability_repeats must be >= 1, got {repeats}")
-    r_half: dict[str, list[float]] = {"auc": [], "diff": []}
+        raise LoodInputError(f"mia.replication_repeats must be >= 1, got {repeats}")
+    tables = []
     for k in range(int(repeats) if min(n_in, n_out) >= 2 * MIN_MODELS else 0):
-        g = seeds.rng(base_seed, "mia_reliability", k)
+        g = seeds.rng(base_seed, "mia_halves", k)
         p_in, p_out = g.permutation(n_in), g.permutation(n_out)
         halves = [(p_in[: n_in // 2], p_out[: n_out // 2]), (p_in[n_in // 2 :], p_out[n_out // 2 :])]
-        values = [
-            mia_table(records, labels, in_logits[h_in], out_logits[:, h_out], splits, base_seed)
-            for h_in, h_out in halves
-        ]
-        for measure in r_half:
-            r_half[measure].append(float(spearmanr(values[0][measure], values[1][measure]).statistic))
-    rows = []
-    for measure, rs in r_half.items():
-        r = float(np.mean(rs)) if rs else np.nan
-        rel = 2 * r / (1 + r) if r > -1 else np.nan
-        rows.append(
-            {
-                "measure": measure,
-                "repeats": int(repeats),
-                "half_in": n_in // 2,
-                "half_out": n_out // 2,
-                "r_half": r,
-                "r_half_sd": float(np.std(rs)) if rs else np.nan,
-                "reliability": rel,
-                "ceiling": float(np.sqrt(max(rel, 0.0))) if np.isfinite(rel) else np.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
+        for h, (h_in, h_out) in enumerate(halves):
+            t = mia_table(records, labels, in_logits[h_in], out_logits[:, h_out], splits, base_seed)
+            tables.append(t[["record", "auc", "diff"]].assign(repeat=k, half=h))
+    if not tables:
+        return pd.DataFrame(columns=HALVES_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[HALVES_COLUMNS]
 
 
 def mia_landscape_table(

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from lood.io import atomic_path  # noqa: E402
-from lood.stats import correlation, legend_text, signed_sqrt  # noqa: E402
+from lood.stats import correlation, legend_text, replication, signed_sqrt  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
@@ -82,15 +82,14 @@ def correlation_pairs(mia: pd.DataFrame, lood: pd.DataFrame) -> tuple[pd.DataFra
 
 
 def correlation_figure(
-    mia: pd.DataFrame, lood: pd.DataFrame, reliability: pd.DataFrame, n_boot: int, seed: int
+    mia: pd.DataFrame, lood: pd.DataFrame, halves: pd.DataFrame, n_boot: int, seed: int
 ) -> tuple[plt.Figure, pd.DataFrame]:
     """NNGP LOOD against the network's MIA AUC and prediction difference, per record.
 
-    reliability: lood.mia.reliability_table; each pair's table row gets the noise ceiling of its
-    network measure (AUC or diff) and Spearman's rho as a share of it.
+    halves: lood.mia.half_attacks; each pair's row also gets lood.stats.replication: the LOOD's
+    Spearman rho with a half of the attack beside the rho between two halves.
     """
     df, pairs = correlation_pairs(mia, lood)
-    ceilings = dict(zip(reliability["measure"], reliability["ceiling"], strict=True))
     ylabels = {"auc": "NN MIA AUC (in- vs out-models)", "sqrt_diff": "signed √ NN prediction difference (unbiased)"}
     n_nonpos = int((df["diff"] <= 0).sum())
     gap = float(np.mean(np.abs(df["auc_nngp"] - df["auc"])))
@@ -121,19 +120,20 @@ def correlation_figure(
                 color="0.3",
             )
             extra = {"n_diff_nonpositive": float(n_nonpos)}
-        ceiling = float(ceilings["auc" if y == "auc" else "diff"])
-        ceiling_text = f"ρ ≤ {ceiling:.2f}" if np.isfinite(ceiling) else "too few models"
-        ax.text(
-            0.02,
-            0.02 if y == "auc" else 0.98,
-            f"noise ceiling (split-half): {ceiling_text}",
-            transform=ax.transAxes,
-            ha="left",
-            va="bottom" if y == "auc" else "top",
-            fontsize=7,
-            color="0.3",
-        )
-        extra |= {"noise_ceiling": ceiling, "spearman_of_ceiling": c["spearman_r"] / ceiling if ceiling else np.nan}
+        rep = replication(df.set_index("record")[x], halves, "auc" if y == "auc" else "diff")
+        if np.isfinite(rep["spearman_half"]):
+            ax.text(
+                0.02,
+                0.02 if y == "auc" else 0.98,
+                f"half the models: ρ(LOOD, attack) {rep['spearman_half']:.2f}, "
+                f"ρ(attack, its replication) {rep['spearman_replication']:.2f}",
+                transform=ax.transAxes,
+                ha="left",
+                va="bottom" if y == "auc" else "top",
+                fontsize=7,
+                color="0.3",
+            )
+        extra |= rep
         rows.append({"pair": name, "x": "log10_kl" if x == "kl" else x, "y": y} | c | extra)
     sigma2 = f" (NNGP σ² = {lood['sigma2'].iloc[0]:.3g})" if "sigma2" in lood else ""
     fig.suptitle(f"Analytic NNGP LOOD vs empirical leakage of trained networks, per record{sigma2}")

@@ -23,7 +23,7 @@ ROLES = {
     "train_out_order": 11,
     "step_size": 12,
     "test_records": 14,  # the held-out subset (lood.data.held_out_records)
-    "mia_reliability": 15,  # the halves of lood.mia.reliability_table
+    "mia_halves": 15,  # the halves of lood.mia.half_attacks
 }
 
 

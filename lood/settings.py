@@ -189,7 +189,7 @@ class MIASettings(_Section):
     """The membership-inference attack (config `mia`)."""
 
     splits: int
-    reliability_repeats: int
+    replication_repeats: int
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ is the summary to lead with; the p-values are kept for reference.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats as st
 
 from lood import seeds
@@ -107,3 +108,21 @@ def legend_text(c: dict[str, float]) -> str:
         f"Pearson r={c['pearson_r']:.2f} [{c['pearson_lo']:.2f}, {c['pearson_hi']:.2f}]\n"
         f"n={int(c['n'])}; bootstrap 95% CIs; p={c['spearman_p']:.1g} / {c['pearson_p']:.1g} assume independent records"
     )
+
+
+def replication(x: pd.Series, halves: pd.DataFrame, measure: str) -> dict[str, float]:
+    """Does x predict the attack as well as a replication of the attack does? (math.md, Appendix A)
+
+    x: a predictor indexed by record; halves: lood.mia.half_attacks. Returns Spearman's rho of x
+    with one half's `measure` (mean over repeats and both halves) and between the two halves of a
+    repeat (mean over repeats): both at the same number of models, so neither needs a correction.
+    """
+    if halves.empty:
+        return {"spearman_half": np.nan, "spearman_replication": np.nan}
+    with_x, between = [], []
+    for _, rep in halves.groupby("repeat"):
+        wide = rep.pivot(index="record", columns="half", values=measure)
+        xs = x.reindex(wide.index).to_numpy()
+        with_x += [st.spearmanr(xs, wide[h]).statistic for h in wide.columns]
+        between.append(st.spearmanr(wide[0], wide[1]).statistic)
+    return {"spearman_half": float(np.mean(with_x)), "spearman_replication": float(np.mean(between))}

@@ -1,7 +1,7 @@
 rule plot_correlation:
     input:
         mia="results/{experiment}/nn/mia.csv",
-        reliability="results/{experiment}/nn/mia_reliability.csv",
+        halves="results/{experiment}/nn/mia_halves.csv",
         lood="results/{experiment}/nngp/lood.csv",
     output:
         png=report(

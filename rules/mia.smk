@@ -7,14 +7,14 @@ rule mia_scores:
     output:
         mia="results/{experiment}/nn/mia.csv",
         landscape="results/{experiment}/nn/landscape.csv",
-        reliability="results/{experiment}/nn/mia_reliability.csv",
+        halves="results/{experiment}/nn/mia_halves.csv",
     log:
         "logs/mia/mia_scores_{experiment}.log",
     benchmark:
         "benchmarks/mia/mia_scores_{experiment}.tsv"
     params:
         splits=config["mia"]["splits"],
-        repeats=config["mia"]["reliability_repeats"],
+        repeats=config["mia"]["replication_repeats"],
         seed=config["seed"],
     conda:
         "../envs/torch.yaml"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-import scipy.stats as st
 from scipy.special import softmax
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_auc_score
 
 from lood import mia, seeds
 from lood.errors import LoodInputError
+from lood.stats import replication
 
 
 def sk_auc(pos, neg) -> float:
@@ -242,40 +243,39 @@ def test_stack_logits_rejects_groups_or_chunks_that_miss_records():
         mia.stack_logits([], groups, records)
 
 
-def test_split_half_reliability_predicts_the_agreement_of_independent_runs():
-    """Planted answer: records with known leakage, logits drawn afresh for each run of the attack.
+def test_half_attacks_are_two_disjoint_replications():
+    """Each repeat attacks two disjoint halves of the models; each half equals mia_table on those models."""
+    rng = np.random.default_rng(3)
+    R, M = 6, 12
+    inn, out = rng.standard_normal((M, R, 2)), rng.standard_normal((R, M, 2))
+    inn[..., 0] += np.linspace(0, 2, R)
+    records, labels = np.arange(10, 10 + R), np.zeros(R, dtype=int)
+    halves = mia.half_attacks(records, labels, inn, out, 10, 5, 3)
+    assert list(halves.columns) == mia.HALVES_COLUMNS and len(halves) == 3 * 2 * R
+    g = seeds.rng(5, "mia_halves", 1)
+    p_in, p_out = g.permutation(M), g.permutation(M)
+    want = mia.mia_table(records, labels, inn[p_in[6:]], out[:, p_out[6:]], 10, 5)
+    got = halves[(halves["repeat"] == 1) & (halves["half"] == 1)]
+    np.testing.assert_array_equal(got["auc"], want["auc"])
+    np.testing.assert_array_equal(got["diff"], want["diff"])
+    assert mia.half_attacks(records, labels, inn[:6], out[:, :6], 10, 5, 3).empty  # halves of 3: no attack
+    with pytest.raises(LoodInputError, match="replication_repeats"):
+        mia.half_attacks(records, labels, inn, out, 10, 5, 0)
 
-    The reliability estimated from one run's halves must match the Spearman correlation of two
-    independent full runs (the definition it estimates), averaged over simulated studies; and a
-    study with no leakage at all has reliability about 0, one without noise about 1.
-    """
-    R, M, C = 40, 60, 2
-    shift = np.linspace(0.0, 1.2, R)  # record r's in-logits are shifted by shift[r] on output 0
 
-    def run(rng, shift):
-        out = rng.standard_normal((R, M, C))
-        inn = rng.standard_normal((M, R, C))
-        inn[..., 0] += shift
-        return inn, out
-
+def test_the_true_leakage_predicts_the_attack_better_than_its_replication():
+    """Planted answer: with the records' true leakage as the predictor, replication() must rank it above
+    the agreement between two halves of the attack (each half is noisy, the truth is not); a predictor
+    that is pure noise must come out near 0 while the replication stays where it was."""
+    R, M = 40, 60
+    shift = np.linspace(0.0, 1.2, R)
+    rng = np.random.default_rng(11)
+    out = rng.standard_normal((R, M, 2))
+    inn = rng.standard_normal((M, R, 2))
+    inn[..., 0] += shift
     records, labels = np.arange(R), np.zeros(R, dtype=int)
-    estimated, retest = [], []
-    for s in range(6):
-        rng = np.random.default_rng(100 + s)
-        inn, out = run(rng, shift)
-        rel = mia.reliability_table(records, labels, inn, out, 10, s, 4).set_index("measure")
-        estimated.append(rel.loc["auc", "reliability"])
-        first = mia.mia_table(records, labels, inn, out, 10, s)["auc"]
-        second = mia.mia_table(records, labels, *run(rng, shift), 10, s)["auc"]
-        retest.append(st.spearmanr(first, second).statistic)
-    assert abs(np.mean(estimated) - np.mean(retest)) < 0.1, (np.mean(estimated), np.mean(retest))
-    assert 0.3 < np.mean(retest) < 0.95  # the case is a noisy one, as real studies are
-    rel = mia.reliability_table(records, labels, *run(np.random.default_rng(7), np.zeros(R)), 10, 7, 4)
-    assert abs(rel.set_index("measure").loc["auc", "reliability"]) < 0.35
-    rel = mia.reliability_table(records, labels, *run(np.random.default_rng(8), 20 * shift), 10, 8, 2)
-    assert rel.set_index("measure").loc["auc", "ceiling"] > 0.9
-    assert list(rel.columns) == mia.RELIABILITY_COLUMNS and rel["repeats"].eq(2).all()
-    few = mia.reliability_table(records, labels, inn[:6], out[:, :6], 10, 0, 2)  # halves of 3: no attack
-    assert few[["r_half", "reliability", "ceiling"]].isna().all().all()
-    with pytest.raises(LoodInputError, match="reliability_repeats"):
-        mia.reliability_table(records, labels, inn, out, 10, 0, 0)
+    halves = mia.half_attacks(records, labels, inn, out, 10, 11, 4)
+    truth = replication(pd.Series(shift, index=records), halves, "auc")
+    noise = replication(pd.Series(rng.standard_normal(R), index=records), halves, "auc")
+    assert truth["spearman_half"] > truth["spearman_replication"] > 0.3
+    assert abs(noise["spearman_half"]) < 0.2 and noise["spearman_replication"] == truth["spearman_replication"]

@@ -129,8 +129,9 @@ def _synthetic_tables(n=12, seed=0):
 
 def test_figures_render(tmp_path):
     mia, lood, land = _synthetic_tables()
-    reliability = pd.DataFrame({"measure": ["auc", "diff"], "ceiling": [0.8, 0.5]})
-    fig, table = correlation_figure(mia, lood, reliability, n_boot=100, seed=0)
+    halves = pd.concat([mia[["record", "auc", "diff"]].assign(repeat=r, half=h) for r in range(2) for h in range(2)])
+    halves.loc[(halves["repeat"] == 1) & (halves["half"] == 1), "auc"] *= -1  # one half disagrees
+    fig, table = correlation_figure(mia, lood, halves, n_boot=100, seed=0)
     save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")
     assert set(table["pair"]) == {"kl_vs_auc", "auc_nngp_vs_auc", "sqrt_mse_vs_sqrt_diff"}
     table = table.set_index("pair")
@@ -143,8 +144,10 @@ def test_figures_render(tmp_path):
     assert np.isclose(table.loc["sqrt_mse_vs_sqrt_diff", "pearson_r"], expected)
     assert np.isclose(table.loc["auc_nngp_vs_auc", "mean_abs_auc_gap"], np.mean(np.abs(lood["auc_nngp"] - mia["auc"])))
     # each pair's ceiling is its network measure's: AUC for the first two, diff for the third
-    assert table["noise_ceiling"].tolist() == [0.8, 0.8, 0.5]
-    np.testing.assert_allclose(table["spearman_of_ceiling"], table["spearman_r"] / table["noise_ceiling"])
+    # replication: with one half of repeat 1 reversed, KL agrees with 3 of the 4 halves (mean rho 0.5)
+    # and the halves agree in repeat 0 only (mean 0); diff's halves all agree with each other and with x
+    np.testing.assert_allclose(table["spearman_half"], [0.5, 0.5, 1.0])
+    np.testing.assert_allclose(table["spearman_replication"], [0.0, 0.0, 1.0])
     fig, peaks = landscape_figure(
         land[["record", "t", "auc", "auc_std", "auc_p"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2
     )

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from lood.io import load_npz, save_csv
-from lood.mia import mia_landscape_table, mia_table, reliability_table, stack_logits
+from lood.mia import half_attacks, mia_landscape_table, mia_table, stack_logits
 
 from _common import setup
 
@@ -17,9 +17,6 @@ mia = mia_table(records, labels, logits.in_record, logits.out_record, splits, se
 save_csv(snakemake.output.mia, mia)
 landscape = mia_landscape_table(records, labels, t, logits.in_probe, logits.out_probe, splits, seed)
 save_csv(snakemake.output.landscape, landscape)
-reliability = reliability_table(
-    records, labels, logits.in_record, logits.out_record, splits, seed, snakemake.params.repeats
-)
-save_csv(snakemake.output.reliability, reliability)
-log.info("split-half reliability:\n%s", reliability.to_string())
+halves = half_attacks(records, labels, logits.in_record, logits.out_record, splits, seed, snakemake.params.repeats)
+save_csv(snakemake.output.halves, halves)
 log.info("MIA AUC over %d records: mean %.3f, max %.3f", len(mia), mia["auc"].mean(), mia["auc"].max())

@@ -9,7 +9,7 @@ log = setup(snakemake)
 fig, table = correlation_figure(
     pd.read_csv(snakemake.input.mia),
     pd.read_csv(snakemake.input.lood),
-    pd.read_csv(snakemake.input.reliability),
+    pd.read_csv(snakemake.input.halves),
     snakemake.params.bootstrap,
     snakemake.params.seed,
 )

@@ -122,15 +122,10 @@ def correlation_figure(
             extra = {"n_diff_nonpositive": float(n_nonpos)}
         rep = replication(df.set_index("record")[x], halves, "auc" if y == "auc" else "diff")
         if np.isfinite(rep["spearman_half"]):
-            ax.text(
-                0.02,
-                0.02 if y == "auc" else 0.98,
-                f"half the models: ρ(LOOD, attack) {rep['spearman_half']:.2f}, "
-                f"ρ(attack, its replication) {rep['spearman_replication']:.2f}",
-                transform=ax.transAxes,
-                ha="left",
-                va="bottom" if y == "auc" else "top",
-                fontsize=7,
+            ax.set_title(
+                f"half the models: ρ(LOOD, attack) = {rep['spearman_half']:.2f}, "
+                f"ρ(attack, its replication) = {rep['spearman_replication']:.2f}",
+                fontsize=8,
                 color="0.3",
             )
         extra |= rep

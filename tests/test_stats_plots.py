@@ -9,6 +9,7 @@ from PIL import Image
 from scipy import stats as st
 
 from lood import seeds
+from lood.mia import HALVES_COLUMNS
 from lood.plots import correlation_figure, landscape_figure, landscape_peaks, save_figure
 from lood.plots_influence import influence_figure
 from lood.plots_records import as_image, reconstruction_figure, vulnerable_figure
@@ -148,6 +149,9 @@ def test_figures_render(tmp_path):
     # and the halves agree in repeat 0 only (mean 0); diff's halves all agree with each other and with x
     np.testing.assert_allclose(table["spearman_half"], [0.5, 0.5, 1.0])
     np.testing.assert_allclose(table["spearman_replication"], [0.0, 0.0, 1.0])
+    # too few models for half attacks (an empty mia_halves.csv): the columns are NaN, the figure still renders
+    _, table_no_halves = correlation_figure(mia, lood, pd.DataFrame(columns=HALVES_COLUMNS), n_boot=100, seed=0)
+    assert table_no_halves[["spearman_half", "spearman_replication"]].isna().all().all()
     fig, peaks = landscape_figure(
         land[["record", "t", "auc", "auc_std", "auc_p"]].assign(diff=0.0), land[["record", "t", "kl", "mse"]], 2
     )

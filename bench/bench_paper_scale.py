@@ -30,6 +30,7 @@ import torch
 from lood import train
 from lood.divergence import lood_at_records
 from lood.lean import LeanFit
+from lood.progress import matmul_rate, synchronize
 from lood.settings import Arch, Training
 from lood.trainer import sgd_run
 
@@ -43,25 +44,6 @@ SIGMA2 = 0.05  # any value in the calibrated range: the cost does not depend on 
 def n_params() -> int:
     """Parameters of the paper's network."""
     return sum(a * b for a, b in train.layer_sizes(ARCH, D, C))
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (GPU timings are otherwise launch times)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_rate(device: torch.device, dtype: torch.dtype, size: int) -> float:
-    """GFLOP/s of a size^3 product on the device (best of 3 after a warm-up)."""
-    a = torch.rand((size, size), dtype=dtype, device=device)
-    best = math.inf
-    for _ in range(4):
-        sync(device)
-        t0 = time.perf_counter()
-        a @ a
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * size**3 / best / 1e9
 
 
 def training_settings() -> Training:
@@ -87,16 +69,16 @@ def time_training(models: int, steps: int, device: torch.device, shared: bool) -
     lrs = train.epoch_lrs(training)
 
     def run(n_rows: int) -> tuple[float, float]:
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         seeds = list(range(models))
         params, order = train.init_and_orders(ARCH, D, C, n_rows, 1, seeds, 0 if shared else None)
         params, order = [p.to(device) for p in params], order.to(device)
-        sync(device)
+        synchronize(device)
         t1 = time.perf_counter()
         with torch.no_grad():
             sgd_run(params, Xt[:n_rows], T[:n_rows], order, ARCH, training, lrs, None)
-        sync(device)
+        synchronize(device)
         return t1 - t0, time.perf_counter() - t1
 
     run(BATCH)  # warm-up
@@ -106,11 +88,10 @@ def time_training(models: int, steps: int, device: torch.device, shared: bool) -
 
 def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tuple[LeanFit, dict[str, float]]:
     """Cholesky of K + σ²I in place, α, diag P from L⁻¹'s column norms: torch float64 on the device."""
-    seconds = {}
     t0 = time.perf_counter()
     K.diagonal().add_(SIGMA2)
     L, info = torch.linalg.cholesky_ex(K, out=(K, torch.empty((), dtype=torch.int32, device=device)))
-    sync(device)
+    synchronize(device)
     if int(info):
         raise RuntimeError(f"Cholesky failed (info {int(info)})")
     t1 = time.perf_counter()
@@ -118,9 +99,9 @@ def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tupl
     alpha = torch.cholesky_solve(Yt, L)
     W = torch.linalg.solve_triangular(L, torch.eye(len(L), dtype=L.dtype, device=device), upper=False)
     p_diag = (W * W).sum(0)
-    sync(device)
+    synchronize(device)
     t2 = time.perf_counter()
-    seconds.update(cholesky=t1 - t0, inverse=t2 - t1)
+    seconds = {"cholesky": t1 - t0, "inverse": t2 - t1}
     fit = LeanFit(Y=Y, alpha=alpha.cpu().numpy(), p_diag=p_diag.cpu().numpy(), sigma2=SIGMA2, jitter=0.0, seconds={})
     return fit, seconds
 
@@ -138,10 +119,10 @@ def time_nngp(n: int, d: int, n_classes: int, arch: Arch, device: torch.device, 
 
         Xt = torch.as_tensor(X, device=device)
         relu_nngp(Xt[:64], None, arch, BLOCK)  # warm-up
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         K = relu_nngp(Xt, None, arch, BLOCK)
-        sync(device)
+        synchronize(device)
         seconds = {"kernel": time.perf_counter() - t0}
         K_diag = K.diagonal().cpu().numpy()
         fit, algebra = _algebra_torch(K, Y, device)
@@ -187,8 +168,8 @@ def main() -> None:
     print(f"device: {device} ({name}; torch {torch.__version__}; TF32 matmuls {'on' if args.tf32 else 'off'})")
     P = n_params()
     print(f"network: 9 x 1024 bias-free ReLU on d={D}: {P:,} parameters, {4 * P / 2**20:.1f} MiB per model (float32)")
-    rate32 = matmul_rate(device, torch.float32, 4096 if device.type == "cuda" else 2048)
-    rate64 = matmul_rate(device, torch.float64, 4096 if device.type == "cuda" else 2048)
+    rate32 = matmul_rate(4096 if device.type == "cuda" else 2048, torch.float32, device)
+    rate64 = matmul_rate(4096 if device.type == "cuda" else 2048, torch.float64, device)
     print(f"matmul rate on this device now: float32 {rate32:,.0f} GFLOP/s, float64 {rate64:,.0f} GFLOP/s")
 
     floor = 6 * P * BATCH / (rate32 * 1e9)

@@ -43,13 +43,13 @@ def train_with_copies(
     if int(m) < 2:
         raise LoodInputError(f"train_with_copies needs m >= 2 (m = 1 is the experiment's in-models), got {m}")
     training, base_seed = job.training, job.base_seed
-    C = int(np.max(job.y)) + 1
     out = []
     for r, eval_X in zip(records, eval_X_per_record, strict=True):
         X_m, y_m = copies_training_set(job.X, job.y, int(r), int(m))
         model_seeds = [int_seed(base_seed, "train_in", int(m), int(r), k) for k in range(int(training.n_in))]
         order = group_order_seed(training, base_seed, (int(m), int(r)))
-        res = train_models(X_m, y_m, job.arch, training, Models(model_seeds, order), Outputs(eval_X), n_classes=C)
+        models = Models(model_seeds, order)
+        res = train_models(X_m, y_m, job.arch, training, models, Outputs(eval_X), n_classes=job.n_classes)
         out.append(res.logits)
     return np.stack(out)
 
@@ -59,8 +59,7 @@ def train_canary_in(job: TrainingJob, eval_X: np.ndarray) -> np.ndarray:
     training, base_seed = job.training, job.base_seed
     model_seeds = [int_seed(base_seed, "train_in", 1, 0, k) for k in range(int(training.n_in))]
     models = Models(model_seeds, group_order_seed(training, base_seed, (1, 0)))
-    C = int(np.max(job.y)) + 1
-    return train_models(job.X, job.y, job.arch, training, models, Outputs(eval_X), n_classes=C).logits
+    return train_models(job.X, job.y, job.arch, training, models, Outputs(eval_X), n_classes=job.n_classes).logits
 
 
 def train_canary_out(job: TrainingJob, rows: Sequence[int], eval_X_per_row: Sequence[np.ndarray]) -> np.ndarray:

@@ -28,10 +28,14 @@ from lood.settings import Arch
 CHUNK = 16384
 
 
+def _weight_variances(arch: Arch) -> tuple[float, float]:
+    """(w², b²) of the layers; b² = 0 without bias."""
+    return float(arch.w_std) ** 2, float(arch.b_std) ** 2 if arch.bias else 0.0
+
+
 def _variances(sq1: torch.Tensor, sq2: torch.Tensor, arch: Arch, d: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer (input first), the prior variances k of the rows and of the columns, k ← w² k/2 + b²."""
-    w2 = float(arch.w_std) ** 2
-    b2 = float(arch.b_std) ** 2 if arch.bias else 0.0
+    w2, b2 = _weight_variances(arch)
     out = [(w2 * sq1 / d + b2, w2 * sq2 / d + b2)]
     for _ in range(int(arch.depth)):
         out.append((w2 * out[-1][0] / 2 + b2, w2 * out[-1][1] / 2 + b2))
@@ -50,8 +54,7 @@ def _recursion(gram: torch.Tensor, rows: slice, var: list, arch: Arch, d: int) -
     c ← J(c)/π with J(c) = sin θ + (π − θ) cos θ (the variances scale by w²/2 exactly); with bias
     c ← w²/(2π) √(k₁k₂/(k₁'k₂')) J(c) + b²/√(k₁'k₂').
     """
-    w2 = float(arch.w_std) ** 2
-    b2 = float(arch.b_std) ** 2 if arch.bias else 0.0
+    w2, b2 = _weight_variances(arch)
     c = gram * (w2 / d)
     if b2:
         c.add_(b2)
@@ -108,9 +111,3 @@ def relu_nngp(X1: torch.Tensor, X2: torch.Tensor | None, arch: Arch, block_size:
         rows = slice(start, start + block_size)
         out[rows] = _recursion(X1[rows] @ X2.T, rows, var, arch, X1.shape[1])
     return out
-
-
-def relu_nngp_numpy(X1: np.ndarray, X2: np.ndarray | None, arch: Arch, block_size: int) -> np.ndarray:
-    """relu_nngp on the CPU, NumPy in and out."""
-    t2 = None if X2 is None else torch.as_tensor(np.asarray(X2, dtype=np.float64))
-    return relu_nngp(torch.as_tensor(np.asarray(X1, dtype=np.float64)), t2, arch, block_size).numpy()

@@ -44,15 +44,29 @@ class Progress:
         return time.perf_counter() - self.start
 
 
-def matmul_rate(size: int) -> float:
-    """GFLOP/s of a float64 size x size matrix product with torch's BLAS on its current threads (best of 2)."""
+def synchronize(device) -> None:
+    """Wait for a GPU's queued work (its timings are otherwise launch times); nothing on the CPU."""
     import torch
 
-    a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, size, dtype=torch.float64)
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(size: int, dtype=None, device="cpu") -> float:
+    """GFLOP/s of a size x size matrix product with torch (float64 unless `dtype`) on `device`, best of 2.
+
+    On the CPU, with torch's BLAS on its current threads.
+    """
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
     best = float("inf")
     for _ in range(2):
+        synchronize(device)
         t = time.perf_counter()
         torch.matmul(a, b)
+        synchronize(device)
         best = min(best, time.perf_counter() - t)
     return 2 * size**3 / best / 1e9
 

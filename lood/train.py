@@ -275,11 +275,10 @@ def train_stacks(
     Each is one ``train_models`` call on (job.X, job.y) less that stack's excluded row, C taken from all of y;
     the stacks carry their own seeds.
     """
-    C = int(np.max(job.y)) + 1
     logits, params = [], []
     for models, eval_X in zip(stacks, eval_X_per_stack, strict=True):
         outputs = Outputs(eval_X, params=return_params)
-        res = train_models(job.X, job.y, job.arch, job.training, models, outputs, n_classes=C)
+        res = train_models(job.X, job.y, job.arch, job.training, models, outputs, n_classes=job.n_classes)
         logits.append(res.logits)
         params.append(res.params)
     return (np.stack(logits), params) if return_params else np.stack(logits)

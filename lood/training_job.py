@@ -22,3 +22,8 @@ class TrainingJob:
     arch: Arch
     training: Training  # with lr resolved (lood.step_size.resolved)
     base_seed: int  # the experiment's seed (config `seed`)
+
+    @property
+    def n_classes(self) -> int:
+        """C: the networks' outputs, one per label 0..max(y)."""
+        return int(np.max(self.y)) + 1

@@ -22,7 +22,7 @@ from lood.divergence import kl_lood, lood_at_records, mse_lood, nngp_auc, x_minu
 from lood.errors import LoodInputError
 from lood.gp import fit_gp, loo_posteriors, posterior, targets
 from lood.kernel import kernel_and_diag, kernel_fn, nngp_diag, nngp_kernel
-from lood.kernel_torch import relu_nngp, relu_nngp_numpy
+from lood.kernel_torch import relu_nngp
 from lood.settings import Arch, ProbeSettings, QuerySettings
 
 RELU = Arch(depth=2, width=64, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
@@ -109,10 +109,10 @@ def test_relu_closed_form_tiles_match_stax(depth, bias):
         np.testing.assert_array_equal(diag_out, diag)
     assert rel_err(kernel_and_diag(Q, X, arch, 4)[0], ref_q) <= 1e-12
     assert rel_err(kernel_and_diag(Q, X, arch, 4, out=np.empty((9, 23), order="F"))[0], ref_q) <= 1e-12
-    assert rel_err(relu_nngp_numpy(Q, X, arch, 4), ref_q) <= 1e-12
+    assert rel_err(relu_nngp(torch.as_tensor(Q), torch.as_tensor(X), arch, 4).numpy(), ref_q) <= 1e-12
     assert rel_err(relu_nngp(torch.as_tensor(X), None, arch, block_size=5).numpy(), ref) <= 1e-12
     with pytest.raises(LoodInputError, match="model.activation is gelu"):
-        relu_nngp_numpy(X, Q, replace(arch, activation="gelu"), 4)
+        relu_nngp(torch.as_tensor(X), torch.as_tensor(Q), replace(arch, activation="gelu"), 4)
 
 
 @pytest.mark.parametrize("activation", ["relu", "gelu", "erf"])

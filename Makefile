@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	# neural-tangents without its declared TensorFlow dependency (see requirements.txt).
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
-	$(BIN)/python -c "import lood.nngp, lood.train, snakemake; print('environment ready')"
+	$(BIN)/python -c "import lood.analytic.tables, lood.empirical.train, snakemake; print('environment ready')"
 	touch $@
 
 venv: $(STAMP)

@@ -38,7 +38,7 @@ rule all:
 
 
 onstart:
-    # On SLURM: check every job against its partition before the first sbatch (lood/preflight.py).
-    from lood.preflight import slurm_preflight
+    # On SLURM: check every job against its partition before the first sbatch (lood/slurm/preflight.py).
+    from lood.slurm.preflight import slurm_preflight
 
     slurm_preflight(workflow)

@@ -1,17 +1,17 @@
 """Benchmarks of the training-free audit (docs/audit.md), printed as plain lines, side by side in one run.
 
-(a) Agreement: the in-place audit (lood.audit) against today's implementation (lood.nngp.prepare
+(a) Agreement: the in-place audit (lood.studies.audit) against today's implementation (lood.analytic.tables.prepare
     + lood_all_table) at n = 2,000, d = 64, C = 10: largest relative difference of KL and mean distance.
 (b) Crash regression at n = 16,000 (8 n² = 2 GB): one Cholesky with each BLAS choice, each in its
     own process: SciPy's dpotrf with OpenBLAS as the wheels pick it (SkylakeX kernels on AVX-512),
     with OPENBLAS_CORETYPE=Haswell, and on one thread; torch's LAPACK (MKL) in place; and the
-    audit's own algebra (lood.lean.fit_inplace: torch's Cholesky in place, then diag P) as
+    audit's own algebra (lood.analytic.gp_inplace.fit_inplace: torch's Cholesky in place, then diag P) as
     `snakemake audit` runs it. Exit status, seconds and GFLOP/s of each; the audit's row must say
     ok, or the line says REGRESSION. (--crash-n sets n; at 40,000, SciPy's dpotrf crashed with the
     Haswell kernels too, docs/audit.md.)
 (c) n = 10,000 x 3,072, 9 hidden ReLU layers (CIFAR-10 shape), σ² = 0.2: the audit's phases, peak
     RSS, and the floor n³/3 flops at the matmul rate measured in the same process; beside it
-    today's path (lood.nngp.prepare + lood_all_table) on the same data, in its own process.
+    today's path (lood.analytic.tables.prepare + lood_all_table) on the same data, in its own process.
 (d) n = 40,000 x 784, C = 10: Fashion-MNIST (a seeded subset of the training set, as
     config/fashion_audit.yaml) when its idx files are found, else synthetic data of that shape;
     σ² by the marginal likelihood on 4,000 records, as the config. Same printout as (c).
@@ -77,14 +77,14 @@ def matmul_rate() -> float:
 def child_cholesky(method: str, n: int) -> None:
     """(b) in a child: build an SPD n x n matrix in place, factorise it by `method`, print one line."""
     if method == "audit":
-        from lood.blas import use_safe_core
+        from lood.runtime.openblas import use_safe_core
 
         use_safe_core()
     import resource
 
     import numpy as np
 
-    from lood import lean
+    from lood.analytic import gp_inplace
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 256))
@@ -108,7 +108,7 @@ def child_cholesky(method: str, n: int) -> None:
         _, info_t = torch.linalg.cholesky_ex(T, out=(T, torch.empty((), dtype=torch.int32)))
         info, seconds = int(info_t), time.perf_counter() - t
     else:  # the audit's own algebra: torch's Cholesky in place, α, diag P from row blocks of L⁻¹
-        fit = lean.fit_inplace(A, rng.standard_normal((n, 10)), 0.1, threads, lambda out: None, None, 60.0)
+        fit = gp_inplace.fit_inplace(A, rng.standard_normal((n, 10)), 0.1, threads, lambda out: None, None, 60.0)
         info, seconds = 0, fit.seconds["cholesky"]
         extra = f"; diag P {fit.seconds['inverse']:.1f} s"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
@@ -120,16 +120,16 @@ def child_cholesky(method: str, n: int) -> None:
 
 def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
     """(c), (d) in a child: the audit of the .npz `data` exactly as the workflow's audit_lood runs it."""
-    from lood.blas import use_safe_core
+    from lood.runtime.openblas import use_safe_core
 
     core = use_safe_core()
     import logging
 
     import numpy as np
 
-    from lood import memory
-    from lood.audit import audit
     from lood.settings import Arch, AuditSettings, NNGPSettings
+    from lood.studies import audit_memory
+    from lood.studies.audit import audit
 
     logging.basicConfig(level=logging.INFO, format="    %(asctime)s %(message)s", stream=sys.stderr)
     f = np.load(data)
@@ -149,7 +149,7 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
         grid_points=41,
     )
     settings = AuditSettings(experiment=None, sigma2=None, sigma2_records=4000, top=20, progress_seconds=60.0)
-    res = audit(X, y, arch, nngp, settings, threads, memory.available_bytes(), logging.getLogger("audit"))
+    res = audit(X, y, arch, nngp, settings, threads, audit_memory.available_bytes(), logging.getLogger("audit"))
     i = res.info
     floor = n**3 / 3 / (rate * 1e9)
     print(
@@ -186,14 +186,14 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
 
 
 def child_current(data: str, depth: int, sigma2: float, block: int) -> None:
-    """(c) in a child: today's path (lood.nngp.prepare + lood_all_table), phase by phase."""
+    """(c) in a child: today's path (lood.analytic.tables.prepare + lood_all_table), phase by phase."""
     import resource
 
     import numpy as np
 
-    from lood.gp import fit_gp, targets
-    from lood.kernel import kernel_and_diag
-    from lood.nngp import NNGP, lood_all_table
+    from lood.analytic.gp import fit_gp, targets
+    from lood.analytic.kernel import kernel_and_diag
+    from lood.analytic.tables import NNGP, lood_all_table
     from lood.settings import Arch
 
     f = np.load(data)
@@ -251,7 +251,7 @@ def write_synthetic(path: Path, n: int = 40_000, d: int = 784) -> Path:
 
 def fashion_subset(folder: Path, n: int):
     """The audit's Fashion-MNIST data, as prepare_data builds it for config/fashion_audit.yaml."""
-    from lood.data import prepare_dataset
+    from lood.data.prepare import prepare_dataset
 
     ds = prepare_dataset(
         {"source": "fashion_mnist", "classes": None, "n_records": n, "normalise": "none"}, 2024, folder
@@ -260,13 +260,13 @@ def fashion_subset(folder: Path, n: int):
 
 
 def bench_agreement(n: int) -> None:
-    """(a) the lean audit against lood.nngp.prepare + lood_all_table, same data."""
+    """(a) the lean audit against lood.analytic.tables.prepare + lood_all_table, same data."""
     import numpy as np
 
-    from lood import memory
-    from lood.audit import audit
-    from lood.nngp import lood_all_table, prepare
+    from lood.analytic.tables import lood_all_table, prepare
     from lood.settings import Arch, AuditSettings, NNGPSettings
+    from lood.studies import audit_memory
+    from lood.studies.audit import audit
 
     X, y = synthetic(n, 64, 10, 1)
     arch = Arch(depth=2, width=1024, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
@@ -276,7 +276,7 @@ def bench_agreement(n: int) -> None:
     settings = AuditSettings(experiment=None, sigma2=None, sigma2_records=4000, top=20, progress_seconds=60.0)
     print(f"(a) agreement with today's implementation: n={n:,}, d=64, C=10, depth 2 ReLU, sigma2 0.2, block 512")
     t = time.perf_counter()
-    res = audit(X, y, arch, nngp, settings, len(os.sched_getaffinity(0)), memory.available_bytes(), None)
+    res = audit(X, y, arch, nngp, settings, len(os.sched_getaffinity(0)), audit_memory.available_bytes(), None)
     t_lean = time.perf_counter() - t
     t = time.perf_counter()
     ref = lood_all_table(prepare(X, y, arch, 0.2, 512))
@@ -295,7 +295,7 @@ def bench_crash(n: int) -> None:
         ("scipy dpotrf, OPENBLAS_CORETYPE=Haswell", "native", "haswell", 2),
         ("scipy dpotrf, 1 thread", "native", "default", 1),
         ("torch.linalg.cholesky_ex(A, out=A), MKL", "torch", "default", 2),
-        ("lood.lean.fit_inplace as `snakemake audit` runs it", "audit", "default", 2),
+        ("lood.analytic.gp_inplace.fit_inplace as `snakemake audit` runs it", "audit", "default", 2),
     ]
     for label, method, blas, threads in cases:
         t = time.perf_counter()
@@ -315,7 +315,9 @@ def bench_case(tag: str, X, y, depth: int, sigma2: str, block: int, current: boo
         path = Path(tmp) / "data.npz"
         np.savez(path, X=X, y=y)
         del X
-        runs = [("in-place audit (lood.audit)", "audit")] + ([("today (lood.nngp)", "current")] if current else [])
+        runs = [("in-place audit (lood.studies.audit)", "audit")] + (
+            [("today (lood.analytic.tables)", "current")] if current else []
+        )
         for label, kind in runs:
             env = dict(os.environ)
             if kind == "current":  # as the workflow's nngp_lood_all runs it: OpenBLAS as the wheels pick it

@@ -23,10 +23,10 @@ import scipy.linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lood.backend import jax  # noqa: E402
-from lood.divergence import kl_lood, lood_at_records  # noqa: E402
-from lood.gp import fit_gp, targets  # noqa: E402
-from lood.kernel import nngp_kernel  # noqa: E402
+from lood.analytic.divergence import kl_lood, lood_at_records  # noqa: E402
+from lood.analytic.gp import fit_gp, targets  # noqa: E402
+from lood.analytic.jax_setup import jax  # noqa: E402
+from lood.analytic.kernel import nngp_kernel  # noqa: E402
 from lood.settings import Arch  # noqa: E402
 
 

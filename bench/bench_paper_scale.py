@@ -4,15 +4,15 @@
 
 Paper scale (config/cifar10.yaml): n = 10,000 records of d = 3,072, 9 hidden layers x 1024,
 bias-free, batch 64, 50 epochs, 100 in-models and 100 out-models for each of R = 50 records.
-Training: `--models` models trained together by lood.trainer for `--steps` minibatch steps
+Training: `--models` models trained together by lood.empirical.sgd for `--steps` minibatch steps
 (after a warm-up), timed apart from the set-up (weights initialised on the CPU from each
 model's seed and copied to the device), extrapolated linearly to models x steps (the step is
 compute-bound at this width, so cost is linear in both). Beside it, the floor: 6 x parameters x batch flops
 per model-step at the matmul rate measured in the same run.
 NNGP: kernel, factorisation and every record's LOOD at `--nngp-n` records, extrapolated as n^2
 (kernel) and n^3 (factorisation) to n = 10,000 when smaller. Path "tiles" (the CPU default): the
-workflow's own, lood.kernel's tiles and lood.gp's algebra; path "torch" (the GPU default): the
-whole kernel by lood.kernel_torch.relu_nngp and torch's algebra, in float64 on the device (the
+workflow's own, lood.analytic.kernel's tiles and lood.analytic.gp's algebra; path "torch" (the GPU default): the
+whole kernel by lood.analytic.kernel_relu.relu_nngp and torch's algebra, in float64 on the device (the
 workflow's stax kernels need JAX 0.5 through neural-tangents 0.6.5, which has no CUDA 13 build).
 `--audit-n N` also times the training-free audit's algebra at N records of d = 784, C = 10 (the
 Fashion-MNIST audit's shape, config/fashion_audit.yaml) on the same path.
@@ -27,12 +27,12 @@ import time
 import numpy as np
 import torch
 
-from lood import train
-from lood.divergence import lood_at_records
-from lood.lean import LeanFit
-from lood.progress import matmul_rate, synchronize
+from lood.analytic.divergence import lood_at_records
+from lood.analytic.gp_inplace import InplaceFit
+from lood.empirical import train
+from lood.empirical.sgd import sgd_run
+from lood.runtime.progress import matmul_rate, synchronize
 from lood.settings import Arch, Training
-from lood.trainer import sgd_run
 
 N, D, C, R = 10_000, 3_072, 2, 50
 ARCH = Arch(depth=9, width=1024, activation="relu", bias=False, w_std=math.sqrt(2.0), b_std=0.0)
@@ -57,7 +57,7 @@ def time_training(models: int, steps: int, device: torch.device, shared: bool) -
     """(seconds per model per minibatch step, seconds of set-up per model) on `models` models.
 
     The set-up (initialising the weights on the CPU from each model's seed, copying them to the
-    device) and the SGD steps (lood.trainer.sgd_run, what train_models runs) are timed apart, after
+    device) and the SGD steps (lood.empirical.sgd.sgd_run, what train_models runs) are timed apart, after
     a warm-up. shared: one data order for all models (training.data_order shared/aligned), else one each.
     """
     rng = np.random.default_rng(0)
@@ -86,7 +86,7 @@ def time_training(models: int, steps: int, device: torch.device, shared: bool) -
     return loop / (models * steps), setup / models
 
 
-def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tuple[LeanFit, dict[str, float]]:
+def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tuple[InplaceFit, dict[str, float]]:
     """Cholesky of K + σ²I in place, α, diag P from L⁻¹'s column norms: torch float64 on the device."""
     t0 = time.perf_counter()
     K.diagonal().add_(SIGMA2)
@@ -102,20 +102,21 @@ def _algebra_torch(K: torch.Tensor, Y: np.ndarray, device: torch.device) -> tupl
     synchronize(device)
     t2 = time.perf_counter()
     seconds = {"cholesky": t1 - t0, "inverse": t2 - t1}
-    fit = LeanFit(Y=Y, alpha=alpha.cpu().numpy(), p_diag=p_diag.cpu().numpy(), sigma2=SIGMA2, jitter=0.0, seconds={})
+    fit = InplaceFit(Y=Y, alpha=alpha.cpu().numpy(), p_diag=p_diag.cpu().numpy(), sigma2=SIGMA2, jitter=0.0, seconds={})
     return fit, seconds
 
 
 def time_nngp(n: int, d: int, n_classes: int, arch: Arch, device: torch.device, path: str) -> dict[str, float]:
     """Seconds of kernel, factorisation (with α and diag P) and every record's LOOD at n records.
 
-    path "torch": lood.kernel_torch.relu_nngp and torch's algebra on `device`; "tiles": lood.kernel and lood.gp.
+    path "torch": lood.analytic.kernel_relu.relu_nngp and torch's algebra on `device`;
+    "tiles": lood.analytic.kernel and lood.analytic.gp.
     """
     rng = np.random.default_rng(1)
     X, y = rng.random((n, d)), rng.integers(0, n_classes, n)
     Y = np.eye(n_classes)[y] - 1.0 / n_classes
     if path == "torch":
-        from lood.kernel_torch import relu_nngp
+        from lood.analytic.kernel_relu import relu_nngp
 
         Xt = torch.as_tensor(X, device=device)
         relu_nngp(Xt[:64], None, arch, BLOCK)  # warm-up
@@ -130,8 +131,8 @@ def time_nngp(n: int, d: int, n_classes: int, arch: Arch, device: torch.device, 
         if device.type == "cuda":
             torch.cuda.empty_cache()
     else:
-        from lood.gp import fit_gp
-        from lood.kernel import nngp_kernel
+        from lood.analytic.gp import fit_gp
+        from lood.analytic.kernel import nngp_kernel
 
         nngp_kernel(X[:64], None, arch, 1024)  # compile outside the timing
         t0 = time.perf_counter()

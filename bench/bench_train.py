@@ -7,8 +7,8 @@ Two networks, 100 models each, batch 64, MSE, plain SGD (lr 0.05 unless said):
   layers x 128, 60 epochs (10 with --quick);
 - image: the Fashion-MNIST study's shape, 800 records of 784 features (uniform [0, 1] values: the
   speed does not depend on them), 4 hidden layers x 256, 10 epochs (3 with --quick), lr 0.005.
-Each is trained by lood.train with per-model data orders and with one shared order (one gathered
-minibatch for the whole stack; lood/trainer.py), and by the original algorithm: per
+Each is trained by lood.empirical.train with per-model data orders and with one shared order (one gathered
+minibatch for the whole stack; lood/empirical/sgd.py), and by the original algorithm: per
 model a torch.nn.Sequential trained by torch.optim.SGD, from the same initial weights and data
 orders (the image network's loop trains 20 of the 100 models and is scaled by 5). The logits of
 each batched run are compared with the loop's.
@@ -31,7 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lood import data, settings, sources, train
+from lood import settings
+from lood.data import prepare, sources
+from lood.empirical import train
 
 BASE_SEED = 2024
 ORDER_SEED = 7
@@ -72,7 +74,7 @@ def arch(depth: int, width: int) -> settings.Arch:
 def cases(quick: bool) -> dict[str, Case]:
     """The digits default and the image-shaped network."""
     X, y, _ = sources.load_digits_source()
-    X, y = data.select_classes(X, y, [3, 5], 150, BASE_SEED)
+    X, y = prepare.select_classes(X, y, [3, 5], 150, BASE_SEED)
     rng = np.random.default_rng(0)
     Xi, yi = rng.random((800, 784)).astype(np.float32), rng.integers(0, 2, 800)
     return {
@@ -112,7 +114,7 @@ def loop_of_singles(case: Case, tr: settings.Training, model_seeds: list[int], o
 
 
 def batched(case: Case, tr: settings.Training, model_seeds: list[int], order_seed: int | None) -> np.ndarray:
-    """lood.train's batched trainer; logits on X."""
+    """lood.empirical.train's batched trainer; logits on X."""
     return train.train_models(
         case.X, case.y, case.arch, tr, train.Models(model_seeds, order_seed=order_seed), train.Outputs(eval_X=case.X)
     ).logits

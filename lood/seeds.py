@@ -22,8 +22,8 @@ ROLES = {
     "train_in_order": 10,
     "train_out_order": 11,
     "step_size": 12,
-    "test_records": 14,  # the held-out subset (lood.data.held_out_records)
-    "mia_halves": 15,  # the halves of lood.mia.half_attacks
+    "test_records": 14,  # the held-out subset (lood.data.prepare.held_out_records)
+    "mia_halves": 15,  # the halves of lood.empirical.mia.half_attacks
 }
 
 

@@ -85,7 +85,9 @@ class Training(_Section):
     n_out: int
     epochs: int
     batch_size: int
-    lr: float | str  # a number, or "auto": resolved per experiment by lood.step_size (results/<experiment>/nn/lr.csv)
+    lr: (
+        float | str
+    )  # a number, or "auto": resolved per experiment by lood.empirical.step_size (results/<experiment>/nn/lr.csv)
     lr_milestones: tuple[int, ...]
     lr_gamma: float
     momentum: float
@@ -168,7 +170,9 @@ class InfluenceSettings(_Section):
     method: str
     exact_max_params: int
     damping: float
-    lissa_scale: float | str  # a number, or "auto": lood.step_size.lissa_scale from the Hessian's spectral radius
+    lissa_scale: (
+        float | str
+    )  # a number, or "auto": lood.empirical.step_size.lissa_scale from the Hessian's spectral radius
     lissa_depth: int
     lissa_repeats: int
 
@@ -246,7 +250,7 @@ class CanarySettings(_Section):
 
 @dataclass(frozen=True)
 class DepthSettings(_Section):
-    """Activation x depth: the NNGP sweep and the networks drawn beside it (config `depth_study`, issue 14)."""
+    """Activation x depth: the NNGP sweep and the networks drawn beside it (config `depth_study`)."""
 
     run_by_default: bool
     depths: tuple[int, ...]

@@ -113,7 +113,7 @@ def legend_text(c: dict[str, float]) -> str:
 def replication(x: pd.Series, halves: pd.DataFrame, measure: str) -> dict[str, float]:
     """Does x predict the attack as well as a replication of the attack does? (math.md, Appendix A)
 
-    x: a predictor indexed by record; halves: lood.mia.half_attacks. Returns Spearman's rho of x
+    x: a predictor indexed by record; halves: lood.empirical.mia.half_attacks. Returns Spearman's rho of x
     with one half's `measure` (mean over repeats and both halves) and between the two halves of a
     repeat (mean over repeats): both at the same number of models, so neither needs a correction.
     """

@@ -39,7 +39,7 @@ rule audit_report:
         "../workflow_scripts/audit_report.py"
 
 
-rule plot_audit:
+rule plot_most_exposed:
     input:
         lood_all="results/audit/lood_all.csv",
         info="results/audit/audit_info.json",
@@ -52,13 +52,18 @@ rule plot_audit:
         ),
         pdf="results/audit/figures/most_exposed.pdf",
     log:
-        "logs/audit/plot_audit.log",
+        "logs/audit/plot_most_exposed.log",
     params:
         top=config["audit"]["top"],
     conda:
         "../envs/plot.yaml"
     script:
-        "../workflow_scripts/plot_audit.py"
+        "../workflow_scripts/plot_most_exposed.py"
+
+
+rule fig_most_exposed:
+    input:
+        "results/audit/figures/most_exposed.png",
 
 
 rule audit:

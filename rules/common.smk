@@ -17,7 +17,7 @@ N_IN_CHUNKS = math.ceil(
 )
 N_OUT_GROUPS = math.ceil(N_RECORDS / config["training"]["records_per_job"])
 
-# The idx files of Fashion-MNIST, as lood.sources.FASHION_MNIST_FILES names them (a test checks they agree);
+# The idx files of Fashion-MNIST, as lood.data.sources.FASHION_MNIST_FILES names them (a test checks they agree);
 # the first two (the training set) are what prepare_data reads.
 FASHION_MNIST_NAMES = [
     "train-images-idx3-ubyte",
@@ -54,6 +54,7 @@ localrules:
     depth_networks,
     plot_depth,
     fig_depth,
+    fig_most_exposed,
     audit,
     audit_report,
 

@@ -1,4 +1,4 @@
-# Activation x depth (issue 14; `snakemake fig_depth`): the NNGP swept over depths and
+# Activation x depth (`snakemake fig_depth`): the NNGP swept over depths and
 # (activation, w_std) variants, beside the networks named in depth_study.networks.
 
 
@@ -41,6 +41,7 @@ rule depth_networks:
     params:
         networks=get_depth_networks(),
         archs=get_depth_archs(),
+        chunks_per_network=N_IN_CHUNKS,
         loss=config["training"]["loss"],
     conda:
         "../envs/jax.yaml"

@@ -1,7 +1,7 @@
 rule influence:
-    """TracIn and influence-function self-influence of each record (lood.influence.influence_table,
+    """TracIn and influence-function self-influence of each record (lood.influence.baselines.influence_table,
     docs/math.md §10), beside the NNGP mean-distance LOOD and the NN prediction difference
-    (lood.influence.comparison_table)."""
+    (lood.influence.baselines.comparison_table)."""
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",

@@ -1,6 +1,6 @@
 rule learning_rate:
     """The step of every training rule of the experiment: training.lr, or for `auto` the largest
-    stable step from the NTK (lood.step_size, docs/math.md §13), with the NTK's eigenvalues."""
+    stable step from the NTK (lood.empirical.step_size, docs/math.md §13), with the NTK's eigenvalues."""
     input:
         dataset="results/data/dataset.npz",
     output:

@@ -43,16 +43,16 @@ def training_job(snakemake):
     """setup and torch_threads, then what every rule that trains networks reads.
 
     Returns (log, dataset, job): the rule's logger, dataset.npz (for the inputs the models are evaluated at)
-    and the lood.training_job.TrainingJob of its X and y, the model of params.arch, the training settings of
+    and the lood.empirical.training_job.TrainingJob of its X and y, the model of params.arch, the training settings of
     params.training with lr resolved (training.lr, or auto's step from input.lr, results/<experiment>/nn/lr.csv)
     and params.seed.
     """
     log = setup(snakemake)
     torch_threads(snakemake)
+    from lood.empirical.step_size import resolved
+    from lood.empirical.training_job import TrainingJob
     from lood.io import load_npz
     from lood.settings import Arch, Training
-    from lood.step_size import resolved
-    from lood.training_job import TrainingJob
 
     dataset = load_npz(snakemake.input.dataset)
     training = resolved(Training.from_config(snakemake.params.training), snakemake.input.lr)
@@ -73,15 +73,15 @@ def nngp_job(snakemake):
 
     Returns (log, nngp, sigma2, gp): the rule's logger, the settings of params.nngp, the experiment's σ²
     (input.sigma2, chosen by rule choose_sigma2) and the NNGP of input.dataset and params.arch at that σ²
-    (lood.nngp.prepare).
+    (lood.analytic.tables.prepare).
     """
     log = setup(snakemake)
     import pandas as pd
 
+    from lood.analytic.sigma2 import read_sigma2
+    from lood.analytic.tables import prepare
     from lood.io import load_npz
-    from lood.nngp import prepare
     from lood.settings import Arch, NNGPSettings
-    from lood.sigma2 import read_sigma2
 
     dataset = load_npz(snakemake.input.dataset)
     nngp = NNGPSettings.from_config(snakemake.params.nngp)

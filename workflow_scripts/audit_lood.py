@@ -1,4 +1,4 @@
-from lood.blas import use_safe_core
+from lood.runtime.openblas import use_safe_core
 
 from _common import setup
 
@@ -6,10 +6,10 @@ use_safe_core()  # OpenBLAS reads OPENBLAS_CORETYPE once, when NumPy loads it: b
 
 import json  # noqa: E402
 
-from lood import memory  # noqa: E402
-from lood.audit import audit  # noqa: E402
 from lood.io import atomic_path, load_npz, save_csv  # noqa: E402
 from lood.settings import Arch, AuditSettings, NNGPSettings  # noqa: E402
+from lood.studies import audit_memory  # noqa: E402
+from lood.studies.audit import audit  # noqa: E402
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
@@ -20,7 +20,7 @@ result = audit(
     NNGPSettings.from_config(snakemake.params.nngp),
     AuditSettings.from_config(snakemake.params.audit),
     snakemake.threads,
-    memory.available_bytes(),
+    audit_memory.available_bytes(),
     log,
 )
 save_csv(snakemake.output.lood_all, result.table)

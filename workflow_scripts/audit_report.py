@@ -2,8 +2,8 @@ import json
 
 import pandas as pd
 
-from lood.audit import report_markdown
 from lood.io import atomic_path
+from lood.studies.audit_report import report_markdown
 
 from _common import setup
 

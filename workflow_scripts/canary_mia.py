@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
+from lood.empirical.mia import AttackedRecords, mia_table
 from lood.io import load_npz, save_csv
-from lood.mia import mia_table
 from lood.settings import MIASettings
 
 from _common import setup
@@ -18,14 +18,10 @@ for name, part in (("in", in_logits), ("out", out_logits)):
             "delete them and rerun"
         )
 splits = MIASettings.from_config(snakemake.params.mia).splits
-mia = mia_table(
-    records,
-    canaries["label"].to_numpy(),
-    in_logits["logits_record"],
-    out_logits["logits_record"],
-    splits,
-    snakemake.params.seed,
+attacked = AttackedRecords(
+    records, canaries["label"].to_numpy(), in_logits["logits_record"], out_logits["logits_record"]
 )
+mia = mia_table(attacked, splits, snakemake.params.seed)
 mia = mia.merge(canaries[["record", "kind"]], on="record", validate="one_to_one")
 save_csv(snakemake.output.mia, mia)
 log.info("canary MIA AUC by kind: %s", mia.groupby("kind")["auc"].median().round(3).to_dict())

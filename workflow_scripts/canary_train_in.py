@@ -1,7 +1,7 @@
 import pandas as pd
 
-from lood.group_training import train_canary_in
 from lood.io import save_npz
+from lood.studies.group_networks import train_canary_in
 
 from _common import training_job
 

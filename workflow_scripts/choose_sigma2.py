@@ -1,6 +1,6 @@
+from lood.analytic.sigma2 import experiment_sigma2, stack_train_logits
 from lood.io import load_npz, save_csv
 from lood.settings import Arch, NNGPSettings
-from lood.sigma2 import choose, stack_train_logits
 
 from _common import setup
 
@@ -8,7 +8,7 @@ log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 nngp = NNGPSettings.from_config(snakemake.params.nngp)
 logits = stack_train_logits([load_npz(f) for f in snakemake.input.in_logits]) if nngp.rule == "calibrate" else None
-chosen, curve = choose(
+chosen, curve = experiment_sigma2(
     dataset["X"], dataset["y"], Arch.from_config(snakemake.params.arch), nngp, logits, snakemake.params.loss
 )
 save_csv(snakemake.output.sigma2, chosen)

@@ -1,52 +1,24 @@
 import numpy as np
 import pandas as pd
 
-from lood.depth_networks import NetworkOutputs, network_row
 from lood.io import load_npz, save_csv
 from lood.settings import Arch
+from lood.studies.depth_networks import NetworkOutputs, network_row, network_summary, networks_table, split_chunks
 
 from _common import setup
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
 y_test = dataset.get("y_test", np.empty(0, dtype=np.int64))
+networks = snakemake.params.networks
+chunks = split_chunks(snakemake.input.in_logits, networks, snakemake.params.chunks_per_network)
 rows = []
 for name, arch, mia, lood, lr in zip(
-    snakemake.params.networks,
-    snakemake.params.archs,
-    snakemake.input.mia,
-    snakemake.input.lood,
-    snakemake.input.lr,
-    strict=True,
+    networks, snakemake.params.archs, snakemake.input.mia, snakemake.input.lood, snakemake.input.lr, strict=True
 ):
-    chunks = [load_npz(f) for f in snakemake.input.in_logits if f.startswith(f"results/{name}/nn/in/")]
-    rows.append(
-        network_row(
-            name,
-            Arch.from_config(arch),
-            NetworkOutputs(pd.read_csv(lr).iloc[0], pd.read_csv(mia), pd.read_csv(lood), chunks),
-            dataset["y"],
-            y_test,
-            snakemake.params.loss,
-        )
+    outputs = NetworkOutputs(
+        pd.read_csv(lr).iloc[0], pd.read_csv(mia), pd.read_csv(lood), [load_npz(f) for f in chunks[name]]
     )
-    r = rows[-1]
-    log.info(
-        "%s (depth %d, %s; lr %.4g = %.3g x the stability bound): median MIA AUC %.3f [%.3f, %.3f], NNGP AUC %.4f, "
-        "train loss %.4g, train acc %.4f, test acc %.4f over %d held-out records",
-        name,
-        r["depth"],
-        r["variant"],
-        r["lr"],
-        r["lr_fraction_of_bound"],
-        r["mia_auc_median"],
-        r["mia_auc_q25"],
-        r["mia_auc_q75"],
-        r["auc_nngp_median"],
-        r["train_loss"],
-        r["train_acc"],
-        r["test_acc"],
-        r["n_test"],
-    )
-columns = ["experiment", "activation", "w_std", "depth", "mia_auc_median", "train_loss", "test_acc"]
-save_csv(snakemake.output.table, pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns))
+    rows.append(network_row(name, Arch.from_config(arch), outputs, dataset["y"], y_test, snakemake.params.loss))
+    log.info("%s", network_summary(rows[-1]))
+save_csv(snakemake.output.table, networks_table(rows))

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from lood.depth import DataSplit, depth_sweep
 from lood.io import load_npz, save_csv
 from lood.settings import DepthSettings, NNGPSettings
+from lood.studies.depth_nngp import DataSplit, depth_sweep, sweep_summary
 
 from _common import setup
 
@@ -29,19 +29,4 @@ table, per_record = depth_sweep(
 save_csv(snakemake.output.table, table)
 save_csv(snakemake.output.records, per_record)
 for _, r in table.iterrows():
-    log.info(
-        "%-14s depth %2d: sigma2 %.3g%s, KL-LOOD median %.4g [%.4g, %.4g], participation ratio %.3g, "
-        "%d eigenvalues hold %.0f%% of the trace, test accuracy %.3f, median NNGP AUC %.4f",
-        r["variant"],
-        r["depth"],
-        r["sigma2"],
-        " (grid edge)" if r["sigma2_at_edge"] else "",
-        r["kl_median"],
-        r["kl_q25"],
-        r["kl_q75"],
-        r["participation_ratio"],
-        r["trace_rank"],
-        100 * r["rank_fraction"],
-        r["test_acc"],
-        r["auc_nngp_median"],
-    )
+    log.info("%s", sweep_summary(r))

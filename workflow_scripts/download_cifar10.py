@@ -1,4 +1,4 @@
-from lood.sources import download_cifar10
+from lood.data.sources import download_cifar10
 
 from _common import setup
 

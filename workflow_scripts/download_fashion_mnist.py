@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from lood.sources import FASHION_MNIST_FILES, download_fashion_mnist
+from lood.data.sources import FASHION_MNIST_FILES, download_fashion_mnist
 
 from _common import setup
 

@@ -1,9 +1,11 @@
 import pandas as pd
 
-from lood.checks import check_duplicate_records
+from lood.empirical.logits import stack_logits
+from lood.empirical.mia import AttackedRecords, mia_table
 from lood.io import load_npz, save_csv
-from lood.mia import mia_table, stack_logits
+from lood.records import check_duplicate_records
 from lood.settings import GroupSettings, MIASettings
+from lood.studies.group_networks import in_logits_by_copies
 
 from _common import setup
 
@@ -18,18 +20,11 @@ logits = stack_logits(
 n = len(load_npz(snakemake.input.dataset)["y"])
 records = check_duplicate_records(groups.duplicate_records, groups.duplicate_count, studied, n)
 pos = pd.Series(range(len(studied)), index=studied)[records].to_numpy()
-# In-models per multiplicity, (n_in, R, C): m = 1 are the experiment's in-models; each record keeps its
-# out-models (trained without it) and its MIA seed, so the half-splits are the same at every m.
-in_by_m = {1: logits.in_record[:, pos]}
-for f in snakemake.input.copies:
-    c = load_npz(f)
-    if list(c["records"]) != list(records):
-        raise RuntimeError(
-            f"{f} covers records {c['records'].tolist()}, expected {records.tolist()}: delete it and rerun"
-        )
-    in_by_m[int(c["m"])] = c["logits_record"].transpose(1, 0, 2)
+in_by_m = in_logits_by_copies(logits.in_record[:, pos], [load_npz(f) for f in snakemake.input.copies], records)
 parts = [
-    mia_table(records, labels[pos], in_by_m[m], logits.out_record[pos], splits, snakemake.params.seed).assign(m=m)
+    mia_table(
+        AttackedRecords(records, labels[pos], in_by_m[m], logits.out_record[pos]), splits, snakemake.params.seed
+    ).assign(m=m)
     for m in groups.multiplicities
 ]
 mia = pd.concat(parts, ignore_index=True)

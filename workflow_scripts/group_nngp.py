@@ -1,9 +1,9 @@
 import pandas as pd
 
-from lood.checks import check_duplicate_records
-from lood.group import duplicate_table, neighbour_table
 from lood.io import save_csv
+from lood.records import check_duplicate_records
 from lood.settings import GroupSettings
+from lood.studies.groups import duplicate_table, neighbour_table
 
 from _common import nngp_job
 

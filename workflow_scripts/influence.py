@@ -1,6 +1,6 @@
 import pandas as pd
 
-from lood.influence import comparison_table, influence_table
+from lood.influence.baselines import comparison_table, influence_table
 from lood.io import save_csv
 from lood.settings import InfluenceSettings
 

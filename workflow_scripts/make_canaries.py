@@ -1,6 +1,6 @@
 import pandas as pd
 
-from lood.canary import make_canaries
+from lood.data.canaries import make_canaries
 from lood.io import load_npz, save_csv, save_npz
 from lood.settings import CanarySettings
 

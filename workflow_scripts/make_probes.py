@@ -1,6 +1,6 @@
 import pandas as pd
 
-from lood.data import make_probes
+from lood.data.prepare import make_probes
 from lood.io import load_npz, save_npz
 from lood.settings import ProbeSettings
 

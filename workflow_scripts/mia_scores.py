@@ -1,7 +1,8 @@
 import pandas as pd
 
+from lood.empirical.logits import stack_logits
+from lood.empirical.mia import AttackedRecords, half_attacks, mia_landscape_table, mia_table
 from lood.io import load_npz, save_csv
-from lood.mia import half_attacks, mia_landscape_table, mia_table, stack_logits
 
 from _common import setup
 
@@ -13,10 +14,11 @@ logits = stack_logits(
     [load_npz(f) for f in snakemake.input.in_logits], [load_npz(f) for f in snakemake.input.out_logits], records
 )
 splits, seed = snakemake.params.splits, snakemake.params.seed
-mia = mia_table(records, labels, logits.in_record, logits.out_record, splits, seed)
+attacked = AttackedRecords(records, labels, logits.in_record, logits.out_record)
+mia = mia_table(attacked, splits, seed)
 save_csv(snakemake.output.mia, mia)
 landscape = mia_landscape_table(records, labels, t, logits.in_probe, logits.out_probe, splits, seed)
 save_csv(snakemake.output.landscape, landscape)
-halves = half_attacks(records, labels, logits.in_record, logits.out_record, splits, seed, snakemake.params.repeats)
+halves = half_attacks(attacked, splits, seed, snakemake.params.repeats)
 save_csv(snakemake.output.halves, halves)
 log.info("MIA AUC over %d records: mean %.3f, max %.3f", len(mia), mia["auc"].mean(), mia["auc"].max())

@@ -1,5 +1,5 @@
+from lood.analytic.tables import landscape_table
 from lood.io import load_npz, save_csv
-from lood.nngp import landscape_table
 
 from _common import nngp_job
 

@@ -1,7 +1,7 @@
 import pandas as pd
 
+from lood.analytic.tables import lood_table
 from lood.io import save_csv
-from lood.nngp import lood_table
 
 from _common import nngp_job
 

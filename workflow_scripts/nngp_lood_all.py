@@ -1,5 +1,5 @@
+from lood.analytic.tables import lood_all_table
 from lood.io import save_csv
-from lood.nngp import lood_all_table
 
 from _common import nngp_job
 

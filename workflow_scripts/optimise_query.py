@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lood.analytic.query import optimise_queries
 from lood.io import save_csv, save_npz
-from lood.query import optimise_queries
 from lood.settings import QuerySettings
 
 from _common import nngp_job

@@ -1,6 +1,7 @@
 import pandas as pd
 
-from lood.plots import activation_figure, save_figure
+from lood.figures.activation import activation_figure
+from lood.figures.style import save_figure
 
 from _common import setup
 

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from lood.figures.canary import canary_figure, canary_summary
+from lood.figures.style import save_figure
 from lood.io import load_npz, save_csv
-from lood.plots import save_figure
-from lood.plots_group import canary_figure, canary_summary
 
 from _common import setup
 

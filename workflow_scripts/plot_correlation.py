@@ -1,7 +1,8 @@
 import pandas as pd
 
+from lood.figures.correlation import correlation_figure
+from lood.figures.style import save_figure
 from lood.io import save_csv
-from lood.plots import correlation_figure, save_figure
 
 from _common import setup
 

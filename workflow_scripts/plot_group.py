@@ -1,8 +1,8 @@
 import pandas as pd
 
+from lood.figures.group import duplicate_summary, group_figure
+from lood.figures.style import save_figure
 from lood.io import save_csv
-from lood.plots import save_figure
-from lood.plots_group import duplicate_summary, group_figure
 
 from _common import setup
 

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from lood.figures.influence import influence_figure
+from lood.figures.style import save_figure
 from lood.io import save_csv
-from lood.plots import save_figure
-from lood.plots_influence import influence_figure
 
 from _common import setup
 

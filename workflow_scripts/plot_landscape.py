@@ -1,7 +1,8 @@
 import pandas as pd
 
+from lood.figures.landscape import landscape_figure, landscape_peaks
+from lood.figures.style import save_figure
 from lood.io import save_csv
-from lood.plots import landscape_figure, landscape_peaks, save_figure
 
 from _common import setup
 

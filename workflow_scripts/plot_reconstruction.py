@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lood.figures.reconstruction import reconstruction_figure
+from lood.figures.style import save_figure
 from lood.io import load_npz
-from lood.plots import save_figure
-from lood.plots_records import reconstruction_figure
 
 from _common import setup
 

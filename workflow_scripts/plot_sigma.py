@@ -1,8 +1,8 @@
 import pandas as pd
 
+from lood.figures.sigma import sigma_figure, sigma_summary
+from lood.figures.style import save_figure
 from lood.io import save_csv
-from lood.plots import save_figure
-from lood.plots_sigma import sigma_figure, sigma_summary
 
 from _common import setup
 

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from lood.figures.style import save_figure
+from lood.figures.vulnerable import vulnerable_figure
 from lood.io import load_npz
-from lood.plots import save_figure
-from lood.plots_records import vulnerable_figure
 
 from _common import setup
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lood.data import prepare_dataset
+from lood.data.prepare import prepare_dataset
 from lood.io import save_npz
 
 from _common import setup

@@ -1,4 +1,4 @@
-from lood.data import select_records
+from lood.data.prepare import select_records
 from lood.io import load_npz, save_csv
 
 from _common import setup

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from lood.analytic.sigma2 import sensitivity, stack_train_logits
 from lood.io import load_npz, save_csv
 from lood.settings import Arch, NNGPSettings
-from lood.sigma2 import sensitivity, stack_train_logits
 
 from _common import setup
 

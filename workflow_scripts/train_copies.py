@@ -1,10 +1,10 @@
 import numpy as np
 import pandas as pd
 
-from lood.checks import check_duplicate_records
-from lood.group_training import train_with_copies
 from lood.io import save_npz
+from lood.records import check_duplicate_records
 from lood.settings import GroupSettings
+from lood.studies.group_networks import train_with_copies
 
 from _common import training_job
 

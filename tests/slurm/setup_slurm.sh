@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install, configure and start a single-node SLURM (with accounting) on this
-# Debian 12 machine, for tests/test_slurm.py and CI.
+# Debian 12 machine, for tests/workflow/test_slurm.py and CI.
 #
 #   bash tests/slurm/setup_slurm.sh      # idempotent: reuses running daemons
 #   bash tests/slurm/stop_slurm.sh       # stops them again, by recorded PID

@@ -1,0 +1,138 @@
+"""Influence-function self-influence, and the table of both influence baselines for the workflow.
+
+- Influence-function self-influence (Koh & Liang 2017; docs/math.md §10):
+  g_z^T (H + damping I)^-1 g_z / n, H the Hessian of the mean training loss over all
+  parameters at the trained parameters, g_z the gradient of z's loss. The 1/n makes it
+  the first-order change of z's loss when z's weight in the mean loss drops by 1/n,
+  i.e. the leave-one-out change.
+- TracIn self-influence lives in lood/influence/tracin.py, the inverse-Hessian solvers in lood/influence/ihvp.py,
+  the losses and the (network, loss) pair in lood/empirical/losses.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from lood import seeds
+from lood.config import check_choice
+from lood.empirical import train
+from lood.empirical.losses import Batch, Objective, training_loss
+from lood.empirical.params import n_params
+from lood.empirical.training_job import TrainingJob
+from lood.errors import LoodInputError
+from lood.influence.grads import loss_hessian, per_record_grads
+from lood.influence.ihvp import exact_solve, lissa
+from lood.influence.tracin import tracin_self_influence
+from lood.records import check_records
+from lood.settings import InfluenceSettings
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = ["record", "tracin", "influence"]
+COMPARISON_COLUMNS = [*SCORE_COLUMNS, "lood_mse", "diff_nn"]
+
+
+def choose_method(n_params: int, settings: InfluenceSettings) -> Literal["exact", "lissa"]:
+    """'exact' or 'lissa': influence.method itself, or for 'auto' exact when n_params <= exact_max_params."""
+    method = check_choice(settings.method, "influence_method", "influence.method")
+    if method == "auto":
+        return "exact" if n_params <= settings.exact_max_params else "lissa"
+    return method  # type: ignore[return-value]
+
+
+def influence_self(
+    objective: Objective,
+    params: Sequence[Tensor],
+    train_batch: Batch,
+    query: Batch,
+    settings: InfluenceSettings,
+    seed: int,
+    lissa_minibatch: int | None = None,
+) -> np.ndarray:
+    """Self-influence g_z^T (H + damping I)^-1 g_z / n_train for each query row z (docs/math.md §10).
+
+    The method is `choose_method`'s: exact builds the float64 Hessian (`loss_hessian`, O(P^2)
+    memory) and solves by Cholesky; lissa runs `lood.influence.ihvp.lissa` with minibatches (of
+    `lissa_minibatch` rows, large training sets only) drawn from `seed`.
+    """
+    params = [torch.as_tensor(p).detach() for p in params]
+    method = choose_method(n_params(params), settings)
+    log.info("influence: %d parameters, method %s", n_params(params), method)
+    if method == "exact":
+        H = loss_hessian(objective, params, train_batch)
+        G = per_record_grads(objective, [p.double() for p in params], query).detach()
+        Hinv_g = exact_solve(H, settings.damping, G)
+    else:
+        G = per_record_grads(objective, params, query).detach()
+        Hinv_g = lissa(objective, params, train_batch, G, settings, seed, lissa_minibatch)
+    return ((G.double() * Hinv_g.double()).sum(dim=1) / len(train_batch)).cpu().numpy()
+
+
+def influence_table(
+    job: TrainingJob, records: Sequence[int], settings: InfluenceSettings, device: str | torch.device | None = None
+) -> pd.DataFrame:
+    """Columns record, tracin, influence: the self-influence of `records` under one model trained on all of job.X.
+
+    The reference model is `lood.empirical.train`'s network trained with seed
+    int_seed(base_seed, 'influence', 0), checkpointed after every epoch; TracIn pairs
+    the checkpoint after epoch e with epoch e's learning rate. The influence function is
+    taken at the final parameters, over the loss `training.loss` names (as lood.empirical.train
+    computes it). LiSSA's minibatches (large sets only) use int_seed(base_seed, 'influence', 1).
+    """
+    arch, training, base_seed = job.arch, job.training, job.base_seed
+    X = np.asarray(job.X)
+    y = np.asarray(job.y, dtype=np.int64)
+    records = check_records(records, len(X))
+    loss = training_loss(training.loss)
+    dev = torch.device(device) if device is not None else train.default_device()
+    seed = seeds.int_seed(base_seed, "influence", 0)
+    n_classes = int(y.max()) + 1
+    wanted = train.Outputs(params=True, checkpoints=True)
+    result = train.train_models(X, y, arch, training, train.Models([seed]), wanted, device=dev, n_classes=n_classes)
+    # train_models returns stacks with a leading model axis of length 1.
+    final = [p[0].to(dev) for p in result.params]
+    checkpoints = [[p[0].to(dev) for p in ck] for ck in result.checkpoints]
+    objective = Objective(partial(train.forward, arch=arch), loss)
+    query = Batch(torch.as_tensor(X[records], dtype=torch.float32, device=dev), torch.as_tensor(y[records], device=dev))
+    training_batch = Batch(torch.as_tensor(X, dtype=torch.float32, device=dev), torch.as_tensor(y, device=dev))
+
+    tracin = tracin_self_influence(objective, checkpoints, [float(lr) for lr in result.lrs], query)
+    influence = influence_self(
+        objective, final, training_batch, query, settings, seeds.int_seed(base_seed, "influence", 1)
+    )
+    return pd.DataFrame({"record": records, "tracin": tracin, "influence": influence})
+
+
+def _columns(table: pd.DataFrame, name: str, columns: Sequence[str]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise LoodInputError(f"the {name} table lacks column(s) {missing}; it has {list(table.columns)}")
+    twice = table["record"][table["record"].duplicated()]
+    if len(twice):
+        raise LoodInputError(f"the {name} table lists record(s) {twice.tolist()[:5]} more than once")
+    return table[list(columns)]
+
+
+def comparison_table(scores: pd.DataFrame, lood: pd.DataFrame, mia: pd.DataFrame) -> pd.DataFrame:
+    """The influence scores beside the mean-distance LOOD (`lood_mse`) and the NN prediction difference (`diff_nn`).
+
+    `scores` is `influence_table`'s, `lood` the NNGP table (column `mse`), `mia` the MIA
+    table (column `diff`); rows follow `scores`, and every one of its records must be in both others.
+    """
+    scores = _columns(scores, "influence scores", SCORE_COLUMNS)
+    lood = _columns(lood, "NNGP LOOD", ["record", "mse"]).rename(columns={"mse": "lood_mse"})
+    mia = _columns(mia, "MIA", ["record", "diff"]).rename(columns={"diff": "diff_nn"})
+    for name, other in (("NNGP LOOD", lood), ("MIA", mia)):
+        absent = sorted(set(scores["record"]) - set(other["record"]))
+        if absent:
+            raise LoodInputError(f"the {name} table lacks record(s) {absent[:5]}: rerun the workflow to rebuild it")
+    table = scores.merge(lood, on="record", how="left").merge(mia, on="record", how="left")
+    return table[COMPARISON_COLUMNS]

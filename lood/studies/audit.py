@@ -1,0 +1,214 @@
+"""Audit every record of a dataset without training: kernel, one in-place factorisation, LOOD of all records.
+
+No network is trained. The kernel goes straight into one preallocated n x n array, which
+lood.analytic.gp_inplace factorises in place (docs/audit.md); the KL and mean-distance LOOD at Q = {z} come
+from the closed form of docs/math.md §4 (lood.analytic.divergence.lood_at_records), and the NNGP AUC of
+every record from a deterministic quadrature (lood.analytic.auc_exact.nngp_auc_exact, docs/math.md §6) instead of
+Monte Carlo, which would cost seconds per thousand records.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lood.analytic import gp_inplace
+from lood.analytic.auc_exact import nngp_auc_exact
+from lood.analytic.divergence import lood_at_records
+from lood.analytic.gp import targets
+from lood.analytic.kernel import _n_workers, as_rows, kernel_and_diag
+from lood.analytic.sigma2 import choose_sigma2, objective_curve, sigma2_grid
+from lood.analytic.spectral import eigen
+from lood.errors import LoodInputError
+from lood.runtime.progress import Progress
+from lood.settings import Arch, AuditSettings, NNGPSettings
+from lood.studies import audit_memory
+
+# ----------------------------------------------------------------------------- σ²
+
+
+def sigma2_choice(audit: AuditSettings, nngp: NNGPSettings) -> tuple[float | str, str]:
+    """(a number, or "marginal_likelihood") and a sentence saying where it came from.
+
+    audit.sigma2 overrides nngp.sigma2. calibrate needs the in-models' logits, which an audit
+    never trains: it falls back to marginal_likelihood, the training-free rule, and says so.
+    """
+    value, key = (audit.sigma2, "audit.sigma2") if audit.sigma2 is not None else (nngp.sigma2, "nngp.sigma2")
+    if not isinstance(value, str):
+        return float(value), f"{key} = {float(value):g} (a number from the config)"
+    if value == "calibrate":
+        return "marginal_likelihood", (
+            f"{key} is calibrate, which needs trained in-models; the audit trains none and uses the "
+            "training-free marginal_likelihood rule instead"
+        )
+    if value == "marginal_likelihood":
+        return value, f"{key} = marginal_likelihood"
+    raise LoodInputError(f"{key} {value!r} unknown; allowed: a number >= 0, calibrate, marginal_likelihood")
+
+
+def sigma2_subset(n: int, size: int) -> np.ndarray:
+    """`size` records evenly spaced over the dataset's canonical order (all when n <= size)."""
+    if n <= size:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, int(size)).round().astype(np.int64))
+
+
+def marginal_likelihood_sigma2(X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, size: int) -> dict:
+    """σ² maximising the evidence (lood.analytic.sigma2, output scale fitted) on `size` evenly spaced records.
+
+    The eigendecomposition it needs costs 9 m³ flops and 3 m² floats, so at large n it runs on a
+    subset of m = size records (all of them when n <= size; docs/audit.md says what that changes).
+    """
+    idx = sigma2_subset(len(X), size)
+    K, _ = kernel_and_diag(X[idx], None, arch, nngp.block_size)
+    eig = eigen(K, targets(np.asarray(y)[idx], int(np.max(y)) + 1 if len(y) else None))
+    del K
+    grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
+    chosen = choose_sigma2(objective_curve(eig, "marginal_likelihood", grid, None, "mse"), "marginal_likelihood")
+    return chosen | {"records": int(len(idx))}
+
+
+# ----------------------------------------------------------------------------- the audit
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The per-record table and what the run measured (phase seconds, memory, σ²)."""
+
+    table: pd.DataFrame
+    info: dict
+
+
+def audit(
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: Arch,
+    nngp: NNGPSettings,
+    settings: AuditSettings,
+    threads: int,
+    available: int,
+    log: logging.Logger | None,
+) -> AuditResult:
+    """KL, mean-distance LOOD and NNGP AUC at Q = {z} of every record, from one in-place factorisation.
+
+    available: bytes of memory the run may take (lood.studies.audit_memory.available_bytes()); a run that would
+    not fit stops before any work with a message naming the n that fits.
+    """
+    from threadpoolctl import threadpool_limits
+
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+    X = as_rows(X)
+    y = np.asarray(y)
+    n, d = X.shape
+    if len(y) != n:
+        raise LoodInputError(f"X has {n} rows but y has {len(y)} labels")
+    block = int(nngp.block_size)
+    workers = _n_workers()
+    need = audit_memory.check_memory(n, d, block, workers, available)
+    Y = targets(y, None)
+    info: dict = {
+        "n": n,
+        "d": d,
+        "classes": int(Y.shape[1]),
+        "depth": arch.depth,
+        "activation": arch.activation,
+        "block_size": block,
+        "threads": int(threads),
+        "memory_needed_gb": need / 1e9,
+        "memory_available_gb": available / 1e9,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+    }
+    if log:
+        log.info(
+            "audit of n=%d records, d=%d, C=%d: needs %.2f GB beside the data (8 n^2 = %.2f GB), %.1f GB available",
+            n,
+            d,
+            Y.shape[1],
+            need / 1e9,
+            8 * n * n / 1e9,
+            available / 1e9,
+        )
+
+    rule, note = sigma2_choice(settings, nngp)
+    openblas_threads = gp_inplace.blas_threads(n, int(threads), log)
+    t = time.perf_counter()
+    if rule == "marginal_likelihood":
+        with threadpool_limits(limits=openblas_threads, user_api="blas"):
+            chosen = marginal_likelihood_sigma2(X, y, arch, nngp, settings.sigma2_records)
+        sigma2 = chosen["sigma2"]
+        note += f"; maximised on {chosen['records']:,} of {n:,} records" + (" (all)" if chosen["records"] == n else "")
+        if chosen["at_edge"]:
+            note += "; the optimum lies on the edge of the grid nngp.grid_min..grid_max: widen it"
+    else:
+        sigma2 = float(rule)
+    info |= {
+        "sigma2": sigma2,
+        "sigma2_rule": "marginal_likelihood" if isinstance(rule, str) else "fixed",
+        "sigma2_note": note,
+    }
+    info["seconds_sigma2"] = time.perf_counter() - t
+    if log:
+        log.info("sigma2 = %.6g: %s (%.1f s)", sigma2, note, info["seconds_sigma2"])
+
+    A = np.empty((n, n), order="F")  # the one n x n array: K, then L below the diagonal and K above
+    every = float(settings.progress_seconds)
+    kprog, cpu = Progress(log, "kernel tiles", 1, every), time.process_time()
+    with threadpool_limits(limits=1, user_api="blas"):  # the tiles already run one per core
+        _, K_diag = kernel_and_diag(
+            X, None, arch, block, out=A, progress=lambda done, total: _tiles(kprog, done, total)
+        )
+    info["seconds_kernel"], info["seconds_kernel_cpu"] = kprog.seconds, time.process_time() - cpu
+
+    def refill(out: np.ndarray) -> None:
+        """K again, for a retry with jitter (torch's Cholesky clears the upper triangle)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            kernel_and_diag(X, None, arch, block, out=out)
+
+    fit = gp_inplace.fit_inplace(A, Y, sigma2, int(threads), refill, log, every)
+    del A
+    info |= {f"seconds_{k}": v for k, v in fit.seconds.items()}
+    info["jitter"] = fit.jitter
+    info["blas_threads"] = openblas_threads  # OpenBLAS, for the sigma2 phase; the n x n algebra runs on torch
+
+    t = time.perf_counter()
+    res = lood_at_records(fit, K_diag, np.arange(n))
+    info["seconds_lood"] = time.perf_counter() - t
+    t = time.perf_counter()
+    auc = nngp_auc_exact(res["mean_D"], res["var_D"], res["mean_F"], res["var_F"])
+    info["seconds_auc"] = time.perf_counter() - t
+    info["seconds_total"], info["seconds_total_cpu"] = time.perf_counter() - t_start, time.process_time() - cpu_start
+    info["peak_rss_gb"] = peak_rss_bytes() / 1e9
+    table = pd.DataFrame({"record": np.arange(n), "label": y, "kl": res["kl"], "mse": res["mse"], "auc_nngp": auc})
+    table["rank"] = table["kl"].rank(ascending=False, method="first").astype(np.int64)
+    table["sigma2"] = sigma2
+    if log:
+        log.info(
+            "done in %.1f s (kernel %.1f, Cholesky %.1f, diag P %.1f, LOOD %.2f, AUC %.1f); peak RSS %.2f GB",
+            info["seconds_total"],
+            info["seconds_kernel"],
+            info["seconds_cholesky"],
+            info["seconds_inverse"],
+            info["seconds_lood"],
+            info["seconds_auc"],
+            info["peak_rss_gb"],
+        )
+    return AuditResult(table=table, info=info)
+
+
+def _tiles(progress: Progress, done: int, total: int) -> None:
+    progress.total = float(total)
+    progress(done)
+
+
+# ----------------------------------------------------------------------------- report

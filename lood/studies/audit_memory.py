@@ -1,0 +1,130 @@
+"""Memory accounting of the audit: what the in-place algebra (lood.analytic.gp_inplace) needs, what this machine
+has, and the check.
+
+The peak is 8 n² for the kernel matrix plus `workspace_bytes` (docs/audit.md, "Peak memory");
+`available_bytes` reads /proc/meminfo and the process's cgroup limit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from lood.analytic.gp_inplace import ALGEBRA_BLOCK
+from lood.errors import LoodInputError
+
+# Kernel tiles: float64 b x b arrays each worker holds at once (Gram tile, padded copies, XLA's
+# intermediates, the result and its transpose): 4.9 measured at n = 6,000, b = 2,048; 6 for margin.
+TILE_ARRAYS = 6
+# LAPACK's and the BLAS threads' buffers, generously (they are tens of MB).
+LAPACK_BYTES = 256 * 2**20
+
+
+def workspace_bytes(n: int, d: int, block: int, workers: int) -> int:
+    """Bytes beside the n x n matrix: the larger of the kernel tiles and the algebra's row blocks, plus n-vectors."""
+    b = min(int(block), int(n))
+    tiles = int(workers) * TILE_ARRAYS * 8 * b * b
+    a = min(ALGEBRA_BLOCK, int(n))
+    algebra = LAPACK_BYTES + 3 * 8 * min(int(n), 2000) ** 2 + 2 * 8 * int(n) * a + 4 * 8 * a * a
+    return max(tiles, algebra) + 16 * 8 * int(n)
+
+
+def bytes_needed(n: int, d: int, block: int, workers: int) -> int:
+    """Memory the audit adds once data and libraries are loaded: 8 n² for the matrix plus the workspace."""
+    return 8 * int(n) ** 2 + workspace_bytes(n, d, block, workers)
+
+
+def affordable_n(available: int, d: int, block: int, workers: int) -> int:
+    """The largest n whose `bytes_needed` fits in `available` bytes."""
+    hi = max(int(math.isqrt(max(int(available), 0) // 8)), 1)
+    lo = 0
+    while lo < hi:  # bytes_needed grows with n: bisect
+        mid = (lo + hi + 1) // 2
+        if bytes_needed(mid, d, block, workers) <= available:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_headroom() -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2, or v1), None without a limit."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    best = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2: the tightest limit on the path up to the root
+            parts = path.strip("/").split("/") if path.strip("/") else []
+            for k in range(len(parts), -1, -1):
+                base = os.path.join("/sys/fs/cgroup", *parts[:k])
+                limit = _read_int(os.path.join(base, "memory.max"))
+                used = _read_int(os.path.join(base, "memory.current"))
+                if limit is None or used is None:
+                    continue
+                used -= _inactive_file(os.path.join(base, "memory.stat"), "inactive_file")
+                best = min(best, limit - used) if best is not None else limit - used
+        elif "memory" in controllers.split(","):
+            base = os.path.join("/sys/fs/cgroup/memory", path.strip("/"))
+            limit = _read_int(os.path.join(base, "memory.limit_in_bytes"))
+            used = _read_int(os.path.join(base, "memory.usage_in_bytes"))
+            if limit is not None and used is not None and limit < 1 << 60:
+                used -= _inactive_file(os.path.join(base, "memory.stat"), "total_inactive_file")
+                best = min(best, limit - used) if best is not None else limit - used
+    return best
+
+
+def _inactive_file(stat_path: str, key: str) -> int:
+    """Reclaimable page cache counted in a cgroup's usage (0 when unknown)."""
+    try:
+        with open(stat_path) as fh:
+            for line in fh:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def available_bytes() -> int:
+    """Memory this process can still take: MemAvailable of /proc/meminfo, capped by its cgroup's limit."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:  # not Linux: trust the physical memory
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cg = _cgroup_headroom()
+    return max(min(avail, cg) if cg is not None else avail, 0)
+
+
+def check_memory(n: int, d: int, block: int, workers: int, available: int) -> int:
+    """The bytes the audit needs, or a LoodInputError naming the n that `available` bytes afford."""
+    need = bytes_needed(n, d, block, workers)
+    if need > available:
+        n_max = affordable_n(available, d, block, workers)
+        raise LoodInputError(
+            f"the audit of n = {n:,} records needs {need / 1e9:.1f} GB (8 n² for the kernel matrix plus "
+            f"{workspace_bytes(n, d, block, workers) / 1e9:.2f} GB of blocks) but {available / 1e9:.1f} GB "
+            "are available; "
+            f"this machine affords n <= {n_max:,}: lower data.n_records, or run on a node with "
+            f"{need / 1e9:.0f} GB free"
+        )
+    return need

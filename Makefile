@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: venv run test test-fast lint bench report clean-results
+.PHONY: venv run test test-fast lint bench report clean-results docs docs-snapshot
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,12 @@ bench: venv
 
 report: venv
 	$(BIN)/snakemake --report results/report.html
+
+# Pages whose numbers come from tables (docs/src/pages.yaml): `make docs-snapshot` copies a finished default
+# run's tables and figures into docs/ (with the config and commit that made them), `make docs` renders README.md
+# and docs/results.md from them; the test suite fails while a page differs from its rendering.
+docs-snapshot: venv
+	$(BIN)/python -m lood.reporting.docs snapshot default results
+
+docs: venv
+	$(BIN)/python -m lood.reporting.docs render

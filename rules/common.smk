@@ -57,6 +57,7 @@ localrules:
     fig_most_exposed,
     audit,
     audit_report,
+    report_landing,
 
 
 def get_arch(wildcards):
@@ -208,7 +209,24 @@ def get_all_targets():
         targets.append("results/comparison/activation.png")
     if config["depth_study"]["run_by_default"]:
         targets.append("results/depth/depth.png")
+    targets.append("results/report/landing.rst")
     return targets
+
+
+def get_landing_tables():
+    """The tables behind the report's per-figure lines (lood.reporting.landing), for every experiment."""
+    names = [
+        "nn/mia.csv",
+        "nn/landscape.csv",
+        "nngp/lood.csv",
+        "nngp/sigma2.csv",
+        "nngp/query.csv",
+        "figures/landscape_peaks.csv",
+        "figures/influence.csv",
+    ]
+    if config["nngp"]["all_records"]:
+        names.append("nngp/lood_all.csv")
+    return [f"results/{e}/{name}" for e in EXPERIMENTS for name in names]
 
 
 def get_weights_output(stage):

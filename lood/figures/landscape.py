@@ -47,6 +47,18 @@ def landscape_peaks(nn: pd.DataFrame, gp: pd.DataFrame) -> tuple[pd.DataFrame, d
     return peaks.reset_index(), summary
 
 
+def landscape_normalised(nn: pd.DataFrame, gp: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each record's curves scaled by their largest value: `v` = KL / max KL, and (AUC − ½) / max |AUC − ½|.
+
+    Both lie in [−1, 1]; records whose AUC is ½ at every t (nothing to scale by) are left out of the second.
+    """
+    norm_gp = gp.assign(v=gp["kl"] / gp.groupby("record")["kl"].transform("max"))
+    excess = nn["auc"] - 0.5
+    scale = excess.abs().groupby(nn["record"]).transform("max")
+    norm_nn = nn.assign(v=excess / scale)[scale > 0]
+    return norm_gp, norm_nn
+
+
 def landscape_figure(nn: pd.DataFrame, gp: pd.DataFrame, n_shown: int) -> tuple[plt.Figure, pd.DataFrame]:
     """LOOD(t) and MIA AUC(t) along each record's shared direction: examples, average, argmax histogram."""
     records = sorted(gp["record"].unique())
@@ -61,13 +73,23 @@ def landscape_figure(nn: pd.DataFrame, gp: pd.DataFrame, n_shown: int) -> tuple[
         ax2.errorbar(n["t"], n["auc"], yerr=n["auc_std"], fmt="s-", color="C3", ms=3, lw=1, label="NN MIA AUC")
         ax2.set_ylabel("MIA AUC", color="C3")
         ax2.grid(False)
-    # Average of each curve normalised by its own maximum, so records of different scale weigh alike.
+    # Average of each record's curve scaled by its own largest value, so records of different scale weigh
+    # alike: KL / max KL in (0, 1]; (AUC − ½) / max |AUC − ½| in [−1, 1], bounded also for a record whose
+    # AUC never exceeds ½. Records whose AUC is ½ at every t carry no shape and are left out.
     ax = axes[n_shown]
-    norm_gp = gp.assign(v=gp["kl"] / gp.groupby("record")["kl"].transform("max"))
-    norm_nn = nn.assign(v=(nn["auc"] - 0.5) / (nn.groupby("record")["auc"].transform("max") - 0.5).clip(lower=1e-9))
-    sns.lineplot(data=norm_gp, x="t", y="v", ax=ax, label="NNGP KL-LOOD / max", errorbar=("ci", 95), color="C0")
-    sns.lineplot(data=norm_nn, x="t", y="v", ax=ax, label="(NN AUC − ½) / max", errorbar=("ci", 95), color="C3")
-    ax.set(title=f"average over {len(records)} records", xlabel="t", ylabel="normalised leakage")
+    norm_gp, norm_nn = landscape_normalised(nn, gp)
+    sns.lineplot(data=norm_gp, x="t", y="v", ax=ax, label="NNGP: KL / max KL", errorbar=("ci", 95), color="C0")
+    sns.lineplot(
+        data=norm_nn, x="t", y="v", ax=ax, label="NN: (AUC − ½) / max |AUC − ½|", errorbar=("ci", 95), color="C3"
+    )
+    ax.set_ylim(-1.05, 1.05)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    left_out = len(records) - norm_nn["record"].nunique()
+    title = f"average over {len(records)} records" + (
+        f"\n({left_out} with AUC ½ throughout left out)" if left_out else ""
+    )
+    ax.set(title=title, xlabel="t", ylabel="leakage / the record's largest")
+    ax.legend(fontsize=7, loc="lower center")
     ax = axes[n_shown + 1]
     peaks, summary = landscape_peaks(nn, gp)
     sig = peaks[peaks["significant"]]
@@ -86,6 +108,6 @@ def landscape_figure(nn: pd.DataFrame, gp: pd.DataFrame, n_shown: int) -> tuple[
         xlabel="argmax t",
         ylabel="records",
     )
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
     return fig, peaks

@@ -11,7 +11,7 @@ from scipy import stats as st
 from lood.empirical.mia import HALVES_COLUMNS
 from lood.figures.correlation import correlation_figure
 from lood.figures.influence import influence_figure
-from lood.figures.landscape import landscape_figure, landscape_peaks
+from lood.figures.landscape import landscape_figure, landscape_normalised, landscape_peaks
 from lood.figures.reconstruction import reconstruction_figure
 from lood.figures.records import as_image
 from lood.figures.sigma import sigma_figure, sigma_summary
@@ -195,3 +195,26 @@ def test_records_are_drawn_as_bars_when_tabular_and_as_images_when_images(shape,
         save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
     with pytest.raises(ValueError, match="not an image shape"):
         as_image(X[0], (16,))
+
+
+def test_landscape_average_stays_within_its_normalisation():
+    """A record whose AUC never exceeds ½ (max AUC − ½ = −0.01) once sent the average panel to −4·10⁶; now every
+    normalised value lies in [−1, 1], a record flat at ½ is left out, and the panel's axis says so."""
+    t = [-1.0, 0.0, 1.0]
+    rows_nn, rows_gp = [], []
+    for rec, aucs in {1: [0.55, 0.9, 0.6], 2: [0.45, 0.49, 0.47], 3: [0.5, 0.5, 0.5]}.items():
+        for tk, a in zip(t, aucs, strict=True):
+            rows_nn.append({"record": rec, "t": tk, "auc": a, "auc_std": 0.01, "auc_p": 0.01 if rec == 1 else 0.6})
+            rows_gp.append({"record": rec, "t": tk, "kl": 1.0 + (tk == 0.0), "mse": 0.1})
+    nn, gp = pd.DataFrame(rows_nn), pd.DataFrame(rows_gp)
+    norm_gp, norm_nn = landscape_normalised(nn, gp)
+    assert norm_nn["v"].between(-1, 1).all() and norm_gp["v"].between(0, 1).all()
+    assert sorted(norm_nn["record"].unique()) == [1, 2]
+    assert norm_nn.set_index(["record", "t"]).loc[(2, 0.0), "v"] == pytest.approx(-0.01 / 0.05)
+    fig, _ = landscape_figure(nn, gp, n_shown=1)
+    average = fig.axes[1]
+    assert average.get_ylim() == pytest.approx((-1.05, 1.05))
+    for line in average.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert np.all(np.abs(y[np.isfinite(y)]) <= 1.0 + 1e-12)
+    assert "1 with AUC ½ throughout left out" in average.get_title()

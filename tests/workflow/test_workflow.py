@@ -168,3 +168,14 @@ def test_html_report(tiny_run):
     assert run.returncode == 0, run.stderr[-3000:]
     html = (tiny_run / "results/report.html").read_text(errors="replace")
     assert "correlation.png" in html and "Influence estimators" in html
+
+
+def test_report_opens_with_this_runs_headline(tiny_run):
+    """The report's first page is the landing page: this run's headline numbers, then the study's description."""
+    run = snakemake(tiny_run, *TINY, "--report", "results/report.html")
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (tiny_run / "results/report.html").read_text(errors="replace")
+    row = pd.read_csv(tiny_run / "results/relu/figures/correlation.csv").set_index("pair").loc["kl_vs_auc"]
+    headline = f"{row['spearman_r']:.2f} [{row['spearman_lo']:.2f}, {row['spearman_hi']:.2f}]"
+    assert "This run" in html and headline in html
+    assert html.index(headline) < html.index("measured two ways")

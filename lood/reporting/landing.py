@@ -85,8 +85,11 @@ def experiment_lines(name: str, run: Path) -> list[str]:
     return lines
 
 
-def landing_rst(run: Path, experiments: Sequence[str], workflow_rst: str, activation: Sequence[str] = ()) -> str:
-    """The report's first page: the result first (headline table, one line per figure), then the study."""
+def landing_rst(run: Path, experiments: Sequence[str], workflow_rst: str, activation: Sequence[str]) -> str:
+    """The report's first page: the result first (headline table, one line per figure), then the study.
+
+    activation: the two experiments of figures.activation (empty: no activation line).
+    """
     tables = {e: pd.read_csv(Path(run) / e / "figures" / "correlation.csv") for e in experiments}
     parts = ["This run's result", "=================", "", headline_rst(tables)]
     for e in experiments:

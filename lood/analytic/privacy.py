@@ -10,6 +10,7 @@ from the two posteriors".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -22,6 +23,9 @@ from lood.analytic.divergence import lood_at_records
 from lood.analytic.tables import NNGP
 from lood.errors import LoodInputError
 from lood.records import check_records
+from lood.settings import PrivacySettings
+
+log = logging.getLogger(__name__)
 
 # Where |v_D / v_F − 1| is below EQUAL_BELOW, or the noncentrality δ² v_D / (v_D − v_F)² exceeds NORMAL_ABOVE
 # (SciPy's χ² cdf stops converging near 1e10), L counts as normal and the closed μ-GDP forms are used. Their
@@ -222,20 +226,29 @@ def roc_grid(lowest: float, points: int) -> np.ndarray:
 
 
 def nngp_privacy_tables(
-    gp: NNGP, records: Sequence[int], fprs: Sequence[float], delta: float, roc_points: int
+    gp: NNGP, records: Sequence[int], privacy: PrivacySettings, n_out: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-record prediction, pooled ROC) of the NNGP's leave-one-out posteriors at Q = {z} (docs/math.md §4).
 
-    The pooled ROC runs from FPR = min(fprs)/10 to 1 on `roc_points` log-spaced rates (columns fpr, tpr).
+    TPRs at privacy.fprs and at 1/n_out (the lowest FPR the networks' out-models support); the pooled ROC
+    runs from FPR = min(those)/10 to 1 on privacy.roc_points log-spaced rates (columns fpr, tpr).
     """
     records = check_records(records, gp.fit.n)
     res = lood_at_records(gp.fit, gp.K_diag, records)
     pairs = PosteriorPairs.of(res["mean_F"], res["var_F"], res["mean_D"], res["var_D"])
-    table = privacy_prediction(pairs, records, fprs, delta)
-    grid = roc_grid(min(fprs) / 10, roc_points)
-    return table, pd.DataFrame({"fpr": grid, "tpr": pooled_roc(pairs, grid)})
-
-
-def pooled_prediction(pairs: PosteriorPairs, fprs: Sequence[float]) -> dict[str, float]:
-    """Pooled predicted TPR at each of `fprs`, keyed by fpr_column."""
-    return dict(zip([fpr_column(a) for a in fprs], pooled_roc(pairs, fprs).tolist(), strict=True))
+    fprs = sorted({float(a) for a in privacy.fprs} | {1.0 / int(n_out)})
+    table = privacy_prediction(pairs, records, fprs, privacy.delta)
+    grid = roc_grid(min(fprs) / 10, privacy.roc_points)
+    roc = pd.DataFrame({"fpr": grid, "tpr": pooled_roc(pairs, grid)})
+    log.info(
+        "NNGP prediction over %d records: mu median %.3g, v_D/v_F median %.3g (max %.3g), eps at delta %g median %.3g; "
+        "pooled %s",
+        len(records),
+        np.median(table["mu"]),
+        np.median(table["var_ratio"]),
+        np.max(table["var_ratio"]),
+        privacy.delta,
+        np.median(table["eps"]),
+        ", ".join(f"TPR at FPR {a:g} {t:.4f}" for a, t in zip(fprs, pooled_roc(pairs, fprs), strict=True)),
+    )
+    return table, roc

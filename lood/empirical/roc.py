@@ -17,6 +17,7 @@ Formulas and conventions: docs/math.md, "Privacy units from the two posteriors".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,6 +28,9 @@ from lood import seeds
 from lood.empirical.attack_scores import attack_scores
 from lood.empirical.mia import AttackedRecords, auc
 from lood.errors import LoodInputError
+from lood.settings import PrivacySettings
+
+log = logging.getLogger(__name__)
 
 BOOT_CHUNK = 200  # bootstrap resamples per vectorised step (memory: chunk x pairs floats)
 
@@ -140,19 +144,30 @@ def record_privacy_table(
 
 
 def privacy_tables(
-    attacked: AttackedRecords,
-    loss: str,
-    fprs: Sequence[float],
-    delta: float,
-    confidence: float,
-    n_boot: int,
-    roc_points: int,
-    base_seed: int,
+    attacked: AttackedRecords, loss: str, privacy: PrivacySettings, n_boot: int, base_seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(pooled summary per attack, pooled ROCs on `roc_points` log-spaced FPRs, per-record table of the lr attack)."""
+    """(pooled summary per attack, pooled ROCs on privacy.roc_points log-spaced FPRs, per-record table of the lr attack)."""
     scores = attack_scores(attacked, loss)
     n_neg = scores["lr"][1].size
-    grid = np.geomspace(1.0 / n_neg, 1.0, int(roc_points))
-    pooled = pooled_summary(scores, fprs, n_boot, base_seed)
-    per_record = record_privacy_table(attacked.records, *scores["lr"], delta, confidence)
+    grid = np.geomspace(1.0 / n_neg, 1.0, int(privacy.roc_points))
+    pooled = pooled_summary(scores, privacy.fprs, n_boot, base_seed)
+    per_record = record_privacy_table(attacked.records, *scores["lr"], privacy.delta, privacy.confidence)
+    for _, row in pooled.iterrows():
+        log.info(
+            "%s: AUC %.3f, %s",
+            row["attack"],
+            row["auc"],
+            ", ".join(
+                f"TPR at FPR {a:g} {row[f'tpr_at_{a:g}']:.4f} [{row[f'tpr_at_{a:g}_lo']:.4f}, "
+                f"{row[f'tpr_at_{a:g}_hi']:.4f}] ({row[f'negatives_at_{a:g}']} of {n_neg} negatives)"
+                for a in privacy.fprs
+            ),
+        )
+    log.info(
+        "per record (delta %g): eps lower bound median %.3f, max %.3f; TPR at FPR 1/n_out median %.3f",
+        privacy.delta,
+        per_record["eps_lower"].median(),
+        per_record["eps_lower"].max(),
+        per_record["tpr_at_lowest"].median(),
+    )
     return pooled, pooled_roc_table(scores, grid), per_record

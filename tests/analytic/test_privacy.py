@@ -159,3 +159,37 @@ def test_prediction_table_and_bad_input():
         PosteriorPairs.of([[0.0, 1.0]], [0.0], [[0.0, 1.0]], [1.0])
     with pytest.raises(LoodInputError, match="privacy.delta"):
         epsilon_at_delta(p, 0.0)
+
+
+def test_nngp_privacy_tables_use_the_refit_posteriors():
+    """μ, v_D/v_F and TPR from brute-force GP refits with and without each record (closed-form ReLU kernel)."""
+    from lood.analytic.privacy import nngp_privacy_tables
+    from lood.analytic.tables import prepare
+    from lood.settings import Arch, PrivacySettings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 5)), rng.integers(0, 3, 30)
+    arch = Arch(depth=2, width=64, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
+    s2 = 0.1
+    privacy = PrivacySettings.from_schema(fprs=(0.001, 0.01), roc_points=10)
+    table, roc = nngp_privacy_tables(prepare(X, y, arch, s2, 2048), [3, 17], privacy, 50)
+    K = 2 * X @ X.T / 5  # the ReLU NNGP by the arc-cosine recursion (Cho & Saul 2009), bias-free, w² = 2
+    for _ in range(2):
+        d = np.sqrt(np.diag(K))
+        theta = np.arccos(np.clip(K / np.outer(d, d), -1, 1))
+        K = 2 * np.outer(d, d) * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+    Y = np.eye(3)[y] - 1 / 3
+    for row in table.itertuples():
+        r, keep = row.record, np.arange(30) != row.record
+        post = []
+        for idx in (np.arange(30), np.flatnonzero(keep)):
+            A = K[np.ix_(idx, idx)] + s2 * np.eye(len(idx))
+            k = K[r, idx]
+            post.append((k @ np.linalg.solve(A, Y[idx]), K[r, r] - k @ np.linalg.solve(A, k)))
+        (mF, vF), (mD, vD) = post
+        assert row.var_ratio == pytest.approx(vD / vF, rel=1e-6)
+        assert row.mu == pytest.approx(np.linalg.norm(mF - mD) / np.sqrt((vF + vD) / 2), rel=1e-6)
+        p = PosteriorPairs.of(mF[None], [vF], mD[None], [vD])
+        assert getattr(row, "_7") == pytest.approx(tpr_at_fpr(p, 0.02)[0], rel=1e-5)  # tpr_at_0.02 (FPR 1/n_out)
+    assert list(table.columns)[4:7] == ["tpr_at_0.001", "tpr_at_0.01", "tpr_at_0.02"]
+    assert np.all(np.diff(roc["tpr"]) >= -1e-12) and roc["fpr"].iloc[0] == pytest.approx(1e-4)

@@ -16,6 +16,7 @@ from lood.empirical.roc import (
     tpr_at_fpr,
 )
 from lood.errors import LoodInputError
+from lood.settings import PrivacySettings
 
 
 def sklearn_tpr_at(pos, neg, alpha):
@@ -141,7 +142,8 @@ def test_epsilon_lower_bound_planted():
 
 def test_privacy_tables_shapes():
     attacked = planted_attack(shift=2.0, R=5, m_in=20, m_out=20, C=3)
-    pooled, roc, per = privacy_tables(attacked, "mse", [0.01], 1e-5, 0.95, 50, 20, 0)
+    privacy = PrivacySettings.from_schema(fprs=(0.01,), roc_points=20)
+    pooled, roc, per = privacy_tables(attacked, "mse", privacy, 50, 0)
     assert list(per["record"]) == list(range(5))
     assert per["fpr_lowest"].iloc[0] == 0.05
     assert set(roc["attack"]) == {"lr", "lira_offline", "loss"}

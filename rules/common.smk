@@ -197,7 +197,14 @@ def get_depth_in_chunks():
 def get_all_targets():
     """Every figure, table and the per-record query files."""
     targets = []
-    for name in ["correlation", "landscape", "reconstruction", "influence", "sigma", "privacy"]:
+    for name in [
+        "correlation",
+        "landscape",
+        "reconstruction",
+        "influence",
+        "sigma",
+        "privacy",
+    ]:
         targets += get_figure(name)
     if config["nngp"]["all_records"]:
         targets += get_figure("vulnerable")

@@ -181,7 +181,7 @@ def epsilon_at_delta(p: PosteriorPairs, delta: float) -> np.ndarray:
 
 
 def pooled_roc(p: PosteriorPairs, fpr: Sequence[float]) -> np.ndarray:
-    """TPR at each `fpr` of the attack that thresholds L with one τ for all records, each record equally often in and out.
+    """TPR at each `fpr` of the test that thresholds L with one τ for all records, each equally often in and out.
 
     FPR(τ) = mean_r P_out,r(L_r > τ) and TPR(τ) = mean_r P_in,r(L_r > τ): τ solves FPR(τ) = fpr by brentq.
     """
@@ -201,9 +201,7 @@ def pooled_roc(p: PosteriorPairs, fpr: Sequence[float]) -> np.ndarray:
     return np.array(tprs)
 
 
-def privacy_prediction(
-    p: PosteriorPairs, records: Sequence[int], fprs: Sequence[float], delta: float
-) -> pd.DataFrame:
+def privacy_prediction(p: PosteriorPairs, records: Sequence[int], fprs: Sequence[float], delta: float) -> pd.DataFrame:
     """Per record: δ, μ, v_D/v_F, TPR at each of `fprs` (columns tpr_at_<fpr>), ε at δ."""
     table = pd.DataFrame(
         {"record": np.asarray(records, dtype=np.int64), "distance": p.distance, "mu": p.mu, "var_ratio": p.var_ratio}
@@ -231,14 +229,14 @@ def nngp_privacy_tables(
     """(per-record prediction, pooled ROC) of the NNGP's leave-one-out posteriors at Q = {z} (docs/math.md §4).
 
     TPRs at privacy.fprs and at 1/n_out (the lowest FPR the networks' out-models support); the pooled ROC
-    runs from FPR = min(those)/10 to 1 on privacy.roc_points log-spaced rates (columns fpr, tpr).
+    runs from FPR = min(those)/10 to 1 on privacy.roc_points log-spaced rates and those (columns fpr, tpr).
     """
     records = check_records(records, gp.fit.n)
     res = lood_at_records(gp.fit, gp.K_diag, records)
     pairs = PosteriorPairs.of(res["mean_F"], res["var_F"], res["mean_D"], res["var_D"])
     fprs = sorted({float(a) for a in privacy.fprs} | {1.0 / int(n_out)})
     table = privacy_prediction(pairs, records, fprs, privacy.delta)
-    grid = roc_grid(min(fprs) / 10, privacy.roc_points)
+    grid = np.union1d(roc_grid(min(fprs) / 10, privacy.roc_points), fprs)  # holds the reported rates exactly
     roc = pd.DataFrame({"fpr": grid, "tpr": pooled_roc(pairs, grid)})
     log.info(
         "NNGP prediction over %d records: mu median %.3g, v_D/v_F median %.3g (max %.3g), eps at delta %g median %.3g; "

@@ -1,4 +1,4 @@
-"""ROC summaries in the units privacy auditors use: TPR at low FPR over pooled (model, record) pairs, and ε lower bounds.
+"""ROC summaries in privacy auditors' units: TPR at low FPR over pooled (model, record) pairs, and ε lower bounds.
 
 Scores come from lood.empirical.attack_scores (every pair scored by a fit that did not see its model).
 Formulas and conventions: docs/math.md, "Privacy units from the two posteriors".
@@ -146,7 +146,7 @@ def record_privacy_table(
 def privacy_tables(
     attacked: AttackedRecords, loss: str, privacy: PrivacySettings, n_boot: int, base_seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(pooled summary per attack, pooled ROCs on privacy.roc_points log-spaced FPRs, per-record table of the lr attack)."""
+    """(pooled summary per attack, pooled ROCs at privacy.roc_points log-spaced FPRs, per-record table of lr)."""
     scores = attack_scores(attacked, loss)
     n_neg = scores["lr"][1].size
     grid = np.geomspace(1.0 / n_neg, 1.0, int(privacy.roc_points))

@@ -39,7 +39,11 @@ def privacy_records(nn_records: pd.DataFrame, predicted: pd.DataFrame) -> pd.Dat
 def privacy_summary(
     pooled_nn: pd.DataFrame, predicted_roc: pd.DataFrame, fprs: list[float], n_neg: int
 ) -> pd.DataFrame:
-    """Pooled rows: each measured attack as lood.empirical.roc.pooled_summary gives it, then nngp_predicted."""
+    """Pooled rows: each measured attack as lood.empirical.roc.pooled_summary gives it, then nngp_predicted.
+
+    The predicted TPR is read off the predicted ROC (exact where the rate is one of its nodes, as
+    lood.analytic.privacy.nngp_privacy_tables makes the reported rates; log-linear between nodes).
+    """
     pred = {"attack": "nngp_predicted", "n_pos": np.nan, "n_neg": n_neg}
     for a in fprs:
         pred[_tpr_column(a)] = float(np.interp(np.log(a), np.log(predicted_roc["fpr"]), predicted_roc["tpr"]))

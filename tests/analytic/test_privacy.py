@@ -190,6 +190,7 @@ def test_nngp_privacy_tables_use_the_refit_posteriors():
         assert row.var_ratio == pytest.approx(vD / vF, rel=1e-6)
         assert row.mu == pytest.approx(np.linalg.norm(mF - mD) / np.sqrt((vF + vD) / 2), rel=1e-6)
         p = PosteriorPairs.of(mF[None], [vF], mD[None], [vD])
-        assert getattr(row, "_7") == pytest.approx(tpr_at_fpr(p, 0.02)[0], rel=1e-5)  # tpr_at_0.02 (FPR 1/n_out)
+        assert row._7 == pytest.approx(tpr_at_fpr(p, 0.02)[0], rel=1e-5)  # tpr_at_0.02 (FPR 1/n_out)
     assert list(table.columns)[4:7] == ["tpr_at_0.001", "tpr_at_0.01", "tpr_at_0.02"]
+    assert {0.001, 0.01, 0.02} <= set(roc["fpr"])
     assert np.all(np.diff(roc["tpr"]) >= -1e-12) and roc["fpr"].iloc[0] == pytest.approx(1e-4)

@@ -77,7 +77,9 @@ def test_offline_lira_and_loss():
     assert s_in == pytest.approx((phi_in - 2.0) / np.std(phi_out, ddof=1))
     assert s_out[0] == pytest.approx((0.0 - np.mean([1, 2, 5])) / np.std([1, 2, 5], ddof=1))
     z = np.array([[0.2, -0.1], [1.0, 2.0]])
-    assert record_losses(z, 0, "mse") == pytest.approx([((0.2 - 0.5) ** 2 + (-0.1 + 0.5) ** 2) / 2, (0.5**2 + 2.5**2) / 2])
+    assert record_losses(z, 0, "mse") == pytest.approx(
+        [((0.2 - 0.5) ** 2 + (-0.1 + 0.5) ** 2) / 2, (0.5**2 + 2.5**2) / 2]
+    )
     ce = -np.log(np.exp(z[:, 1]) / np.exp(z).sum(1))
     assert record_losses(z, 1, "cross_entropy") == pytest.approx(ce)
     with pytest.raises(LoodInputError, match="training.loss"):

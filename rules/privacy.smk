@@ -18,7 +18,6 @@ rule mia_privacy:
     params:
         privacy=config["privacy"],
         loss=config["training"]["loss"],
-        bootstrap=config["figures"]["bootstrap"],
         seed=config["seed"],
     conda:
         "../envs/torch.yaml"

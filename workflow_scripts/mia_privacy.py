@@ -19,7 +19,6 @@ pooled, roc, per_record = privacy_tables(
     AttackedRecords(records, labels, logits.in_record, logits.out_record),
     snakemake.params.loss,
     privacy,
-    snakemake.params.bootstrap,
     snakemake.params.seed,
 )
 save_csv(snakemake.output.pooled, pooled)

@@ -7,7 +7,7 @@ Formulas and conventions: docs/math.md, "Privacy units from the two posteriors".
   (scores strictly above the (k + 1)-th largest negative). k is reported: it is how many negatives
   support the FPR.
 * Pooled CIs: percentile bootstrap over records (each resample draws R records with replacement and
-  pools all their pairs), seed rng(seed, 'privacy', 0).
+  pools all their pairs), privacy.bootstrap times, seed rng(seed, 'privacy', 0).
 * ε lower bound of one record: over every threshold of its scores, the Clopper-Pearson bounds
   (two-sided at `confidence`) TPR_lo and FPR_hi give the two inequalities of (ε, δ)-DP,
   ε >= log((TPR_lo − δ)/FPR_hi) and ε >= log((1 − FPR_hi − δ)/(1 − TPR_lo)) (Kairouz et al. 2015);
@@ -59,7 +59,7 @@ def pooled_summary(
     auc_hi, and per α: tpr_at_<α>, _lo, _hi and negatives_at_<α> (k, the negatives that may pass).
     """
     if int(n_boot) < 1:
-        raise LoodInputError(f"figures.bootstrap must be >= 1, got {n_boot}")
+        raise LoodInputError(f"privacy.bootstrap must be >= 1, got {n_boot}")
     rows = []
     for name, (s_in, s_out) in scores.items():
         R = len(s_in)
@@ -144,13 +144,13 @@ def record_privacy_table(
 
 
 def privacy_tables(
-    attacked: AttackedRecords, loss: str, privacy: PrivacySettings, n_boot: int, base_seed: int
+    attacked: AttackedRecords, loss: str, privacy: PrivacySettings, base_seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(pooled summary per attack, pooled ROCs at privacy.roc_points log-spaced FPRs, per-record table of lr)."""
     scores = attack_scores(attacked, loss)
     n_neg = scores["lr"][1].size
     grid = np.geomspace(1.0 / n_neg, 1.0, int(privacy.roc_points))
-    pooled = pooled_summary(scores, privacy.fprs, n_boot, base_seed)
+    pooled = pooled_summary(scores, privacy.fprs, privacy.bootstrap, base_seed)
     per_record = record_privacy_table(attacked.records, *scores["lr"], privacy.delta, privacy.confidence)
     for _, row in pooled.iterrows():
         log.info(

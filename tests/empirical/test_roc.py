@@ -144,8 +144,8 @@ def test_epsilon_lower_bound_planted():
 
 def test_privacy_tables_shapes():
     attacked = planted_attack(shift=2.0, R=5, m_in=20, m_out=20, C=3)
-    privacy = PrivacySettings.from_schema(fprs=(0.01,), roc_points=20)
-    pooled, roc, per = privacy_tables(attacked, "mse", privacy, 50, 0)
+    privacy = PrivacySettings.from_schema(fprs=(0.01,), roc_points=20, bootstrap=50)
+    pooled, roc, per = privacy_tables(attacked, "mse", privacy, 0)
     assert list(per["record"]) == list(range(5))
     assert per["fpr_lowest"].iloc[0] == 0.05
     assert set(roc["attack"]) == {"lr", "lira_offline", "loss"}

@@ -118,13 +118,19 @@ def epsilon_lower_bound(pos: np.ndarray, neg: np.ndarray, delta: float, confiden
     return {"eps_lower": max(float(eps[best]), 0.0), "eps_tp": int(tp[best]), "eps_fp": int(fp[best])}
 
 
+def _eps_ceiling(n_pos: int, n_neg: int, delta: float, confidence: float) -> float:
+    """The ε lower bound of a perfect separation: the most n_pos + n_neg models can show."""
+    return epsilon_lower_bound(np.ones(n_pos), np.zeros(n_neg), delta, confidence)["eps_lower"]
+
+
 def record_privacy_table(
     records: Sequence[int], s_in: np.ndarray, s_out: np.ndarray, delta: float, confidence: float
 ) -> pd.DataFrame:
     """Per record, from its held-out (leave-one-model-out) scores (R, Min), (R, Mout).
 
     Columns: record, n_in, n_out, auc_lomo, fpr_lowest (= 1/n_out, the lowest FPR the out-models support),
-    tpr_at_lowest (TPR there: at most one out-model above the threshold), eps_lower, eps_tp, eps_fp, delta.
+    tpr_at_lowest (TPR there: at most one out-model above the threshold), eps_lower, eps_tp, eps_fp, delta, and
+    eps_ceiling, the largest bound these model counts can show (every in-model caught, no out-model).
     """
     rows = []
     for rec, p, n in zip(records, s_in, s_out, strict=True):
@@ -138,7 +144,7 @@ def record_privacy_table(
                 "tpr_at_lowest": float(tpr_at_fpr(p, n, 1.0 / len(n))),
             }
             | epsilon_lower_bound(p, n, delta, confidence)
-            | {"delta": float(delta)}
+            | {"delta": float(delta), "eps_ceiling": _eps_ceiling(len(p), len(n), delta, confidence)}
         )
     return pd.DataFrame(rows)
 

@@ -97,6 +97,8 @@ def privacy_figure(
         ax.plot([0, top], [0, top], color="C2", lw=1, ls=":", label="y = x")
         extra = {}
         if y == "eps_lower":
+            if "eps_ceiling" in df and len(df):
+                ax.axhline(df["eps_ceiling"].max(), color="C3", lw=0.8, ls="--", label="most the model counts can show")
             n_safe = int(df["safe"].sum())
             extra = {"n_safe": n_safe}
             ax.set_title(f"prediction >= lower bound (safe side) for {n_safe} of {len(df)} records", fontsize=9)

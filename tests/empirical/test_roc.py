@@ -148,6 +148,9 @@ def test_privacy_tables_shapes():
     pooled, roc, per = privacy_tables(attacked, "mse", privacy, 0)
     assert list(per["record"]) == list(range(5))
     assert per["fpr_lowest"].iloc[0] == 0.05
+    ceiling = np.log((stats.beta.ppf(0.025, 20, 1) - 1e-5) / stats.beta.ppf(0.975, 1, 20))
+    assert per["eps_ceiling"].tolist() == pytest.approx([ceiling] * 5)
+    assert (per["eps_lower"] <= per["eps_ceiling"] + 1e-12).all()
     assert set(roc["attack"]) == {"lr", "lira_offline", "loss"}
     assert roc.groupby("attack")["tpr"].apply(lambda t: np.all(np.diff(t.to_numpy()) >= 0)).all()
     assert pooled_roc_table({"x": (np.ones((1, 3)), np.zeros((1, 4)))}, [0.25, 1.0])["tpr"].tolist() == [1.0, 1.0]

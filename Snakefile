@@ -35,6 +35,7 @@ include: "rules/figures.smk"
 include: "rules/group.smk"
 include: "rules/depth.smk"
 include: "rules/audit.smk"
+include: "rules/privacy.smk"
 include: "rules/report.smk"
 
 

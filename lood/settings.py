@@ -310,6 +310,26 @@ class AuditSettings(_Section):
             )
 
 
+@dataclass(frozen=True)
+class PrivacySettings(_Section):
+    """Leakage in privacy-auditing units: TPR at low FPR and ε (config `privacy`, docs/privacy.md)."""
+
+    fprs: tuple[float, ...]
+    delta: float
+    confidence: float
+    bootstrap: int
+    roc_points: int
+
+    def __post_init__(self) -> None:
+        if not self.fprs or not all(0 < a < 1 for a in self.fprs):
+            raise LoodInputError(f"privacy.fprs must be false-positive rates in (0, 1), got {list(self.fprs)}")
+        if not 0 < self.delta < 1 or not 0 < self.confidence < 1 or int(self.roc_points) < 2 or self.bootstrap < 1:
+            raise LoodInputError(
+                f"privacy needs 0 < delta < 1, 0 < confidence < 1, bootstrap >= 1, roc_points >= 2; got {self.delta}, "
+                f"{self.confidence}, {self.bootstrap}, {self.roc_points}"
+            )
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "training": Training,
     "nngp": NNGPSettings,
@@ -322,4 +342,5 @@ SECTIONS: dict[str, type[_Section]] = {
     "canaries": CanarySettings,
     "depth_study": DepthSettings,
     "audit": AuditSettings,
+    "privacy": PrivacySettings,
 }

@@ -55,6 +55,7 @@ localrules:
     plot_depth,
     fig_depth,
     fig_most_exposed,
+    fig_privacy,
     audit,
     audit_report,
     report_landing,
@@ -197,7 +198,14 @@ def get_depth_in_chunks():
 def get_all_targets():
     """Every figure, table and the per-record query files."""
     targets = []
-    for name in ["correlation", "landscape", "reconstruction", "influence", "sigma"]:
+    for name in [
+        "correlation",
+        "landscape",
+        "reconstruction",
+        "influence",
+        "sigma",
+        "privacy",
+    ]:
         targets += get_figure(name)
     if config["nngp"]["all_records"]:
         targets += get_figure("vulnerable")

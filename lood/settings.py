@@ -215,8 +215,16 @@ class GroupSettings(_Section):
     duplicate_count: int
     multiplicities: tuple[int, ...]
     neighbour_sizes: tuple[int, ...]
+    neighbour_kinds: tuple[str, ...]
+    network_kinds: tuple[str, ...]
+    network_sizes: tuple[int, ...]
+    network_count: int
 
     def __post_init__(self) -> None:
+        if any(int(k) < 2 for k in self.network_sizes):
+            raise LoodInputError(f"groups.network_sizes must be integers >= 2, got {list(self.network_sizes)}")
+        if int(self.network_count) < 1:
+            raise LoodInputError(f"groups.network_count must be >= 1, got {self.network_count}")
         if any(int(m) < 1 for m in self.multiplicities) or not self.multiplicities:
             raise LoodInputError(f"groups.multiplicities must be integers >= 1, got {list(self.multiplicities)}")
         if any(int(k) < 1 for k in self.neighbour_sizes):

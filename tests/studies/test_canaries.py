@@ -60,13 +60,13 @@ def test_bad_canary_specs_are_rejected_naming_the_key():
 
 
 def test_bad_group_specs_are_rejected_naming_the_key():
-    ok = GroupSettings(
-        run_by_default=False, duplicate_records=None, duplicate_count=2, multiplicities=(1, 2), neighbour_sizes=(2,)
-    )
+    ok = GroupSettings.from_schema(duplicate_count=2, multiplicities=[1, 2], neighbour_sizes=[2])
     with pytest.raises(LoodInputError, match="groups.multiplicities"):
         replace(ok, multiplicities=(1, 0))
     with pytest.raises(LoodInputError, match="groups.neighbour_sizes"):
         replace(ok, neighbour_sizes=(0,))
+    with pytest.raises(LoodInputError, match="groups.network_sizes"):
+        replace(ok, network_sizes=(1,))
     with pytest.raises(LoodInputError, match="groups.multiplicities"):
         copies_training_set(np.zeros((4, 2)), np.zeros(4, dtype=int), 1, 0)
 

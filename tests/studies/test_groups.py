@@ -183,7 +183,9 @@ def test_nearest_same_label_matches_sorting_all_records(data):
 def test_neighbour_table_matches_refit(prepared, data):
     _, _, K, _ = data
     gp = prepared
-    table = neighbour_table(gp, np.array([5, 20]), [1, 3])
+    kinds = ("nearest", "farthest", "random_same", "random_any")
+    table = neighbour_table(gp, np.array([5, 20]), [1, 3], kinds, 0, 500)
+    assert table.groupby("kind").size().to_dict() == {k: 4 for k in kinds}
     Y = targets(gp.y, None)
     single = lood_at_records(gp.fit, gp.K_diag, np.arange(40))["kl"]
     for _, row in table.iterrows():
@@ -193,6 +195,10 @@ def test_neighbour_table_matches_refit(prepared, data):
         mF, cF = refit_posterior(K[G], K[np.ix_(G, G)], K, Y, SIGMA2)
         assert row["kl_group"] == pytest.approx(gauss_kl(mD, cD, mF, cF), rel=1e-8)
         assert row["kl_single_sum"] == pytest.approx(np.sum(single[G]), rel=1e-12)
+        assert row["kl_group_at_record"] == pytest.approx(
+            gauss_kl(mD[[0]], cD[np.ix_([0], [0])], mF[[0]], cF[np.ix_([0], [0])]), rel=1e-8
+        )
+        assert 0.5 <= row["auc_group_at_record"] <= 1.0
         if row["k"] == 1:
             assert row["ratio"] == pytest.approx(1.0, rel=1e-8)
 

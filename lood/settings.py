@@ -239,14 +239,21 @@ class CanarySettings(_Section):
 
     run_by_default: bool
     noise_count: int
+    noise_scaled_count: int
     flipped_count: int
     max_fraction: float
+    real_count: int
 
     def __post_init__(self) -> None:
+        if int(self.real_count) < 0 or int(self.noise_scaled_count) < 0:
+            raise LoodInputError(
+                f"canaries.real_count and canaries.noise_scaled_count must be >= 0, got {self.real_count}, "
+                f"{self.noise_scaled_count}"
+            )
         if (
             int(self.noise_count) < 0
             or int(self.flipped_count) < 0
-            or int(self.noise_count) + int(self.flipped_count) < 1
+            or int(self.noise_count) + int(self.flipped_count) + int(self.noise_scaled_count) < 1
         ):
             raise LoodInputError(
                 "canaries.noise_count and canaries.flipped_count must be >= 0 with at least one canary; "

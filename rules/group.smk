@@ -114,6 +114,7 @@ rule canary_train_in:
     input:
         dataset="results/canary/data/dataset.npz",
         canaries="results/canary/data/canaries.csv",
+        records="results/data/records.csv",
         lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/canary/nn/in.npz",
@@ -123,6 +124,7 @@ rule canary_train_in:
         "benchmarks/group/canary_train_in_{experiment}.tsv"
     params:
         arch=get_arch,
+        canaries=config["canaries"],
         training=config["training"],
         seed=config["seed"],
     conda:
@@ -135,6 +137,7 @@ rule canary_train_out:
     input:
         dataset="results/canary/data/dataset.npz",
         canaries="results/canary/data/canaries.csv",
+        records="results/data/records.csv",
         lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/canary/nn/out.npz",
@@ -144,6 +147,7 @@ rule canary_train_out:
         "benchmarks/group/canary_train_out_{experiment}.tsv"
     params:
         arch=get_arch,
+        canaries=config["canaries"],
         training=config["training"],
         seed=config["seed"],
     conda:
@@ -155,6 +159,8 @@ rule canary_train_out:
 rule canary_mia:
     input:
         canaries="results/canary/data/canaries.csv",
+        records="results/data/records.csv",
+        dataset="results/canary/data/dataset.npz",
         in_logits="results/{experiment}/canary/nn/in.npz",
         out_logits="results/{experiment}/canary/nn/out.npz",
     output:
@@ -162,6 +168,7 @@ rule canary_mia:
     log:
         "logs/group/canary_mia_{experiment}.log",
     params:
+        canaries=config["canaries"],
         mia=config["mia"],
         seed=config["seed"],
     conda:
@@ -202,7 +209,6 @@ rule plot_canary:
         query="results/{experiment}/canary/nngp/query.csv",
         queries="results/{experiment}/canary/nngp/queries.npz",
         mia="results/{experiment}/canary/mia.csv",
-        real_mia="results/{experiment}/nn/mia.csv",
         dataset="results/canary/data/dataset.npz",
     output:
         png=report(

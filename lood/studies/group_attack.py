@@ -76,6 +76,20 @@ def duplicate_mia_table(
     return pd.concat(parts, ignore_index=True)
 
 
+def canary_mia_table(rows: pd.DataFrame, in_file, out_file, splits: int, base_seed: int) -> pd.DataFrame:
+    """The attack at every attacked row of the canary set (canaries and real records: the same models), with CIs."""
+    records = rows["record"].to_numpy()
+    for name, part in (("in", in_file), ("out", out_file)):
+        if not np.array_equal(part["records"], records):
+            raise LoodInputError(
+                f"canary {name}-models cover rows {np.asarray(part['records']).tolist()}, expected "
+                f"{records.tolist()}: delete results/<experiment>/canary and rerun"
+            )
+    attacked = AttackedRecords(records, rows["label"].to_numpy(), in_file["logits_record"], out_file["logits_record"])
+    table = mia_table(attacked, splits, base_seed).merge(auc_intervals(attacked, splits, base_seed), on="record")
+    return table.merge(rows[["record", "kind"]], on="record", validate="one_to_one")
+
+
 def group_attack_table(
     kind: str,
     keys: Sequence[tuple[int, int]],

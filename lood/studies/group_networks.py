@@ -66,15 +66,19 @@ def train_canary_in(job: TrainingJob, eval_X: np.ndarray) -> np.ndarray:
     return train_models(job.X, job.y, job.arch, training, models, Outputs(eval_X), n_classes=job.n_classes).logits
 
 
-def train_canary_out(job: TrainingJob, rows: Sequence[int], eval_X_per_row: Sequence[np.ndarray]) -> np.ndarray:
-    """Logits (R, n_out, P, C): for each canary row r, n_out models trained on the augmented set without row r."""
+def train_canary_out(
+    job: TrainingJob, rows: Sequence[int], eval_X_per_row: Sequence[np.ndarray], log=None
+) -> np.ndarray:
+    """Logits (R, n_out, P, C): per row r (a canary or a real record), n_out models on the augmented set minus r."""
     training, base_seed = job.training, job.base_seed
-    stacks = []
-    for r in rows:
+    progress = Progress(log, "canary out-models (rows)", len(rows), 30.0)
+    logits = []
+    for r, eval_X in zip(rows, eval_X_per_row, strict=True):
         model_seeds = [int_seed(base_seed, "train_out", int(r), k, 1) for k in range(int(training.n_out))]
         order = group_order_seed(training, base_seed, (1, 0), (int(r), 1))  # aligned: the canary in-models'
-        stacks.append(Models(model_seeds, order, exclude=int(r)))
-    return train_stacks(job, stacks, eval_X_per_row)
+        logits.append(train_stacks(job, [Models(model_seeds, order, exclude=int(r))], [eval_X])[0])
+        progress(len(logits))
+    return np.stack(logits)
 
 
 def train_without_groups(

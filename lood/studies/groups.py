@@ -251,9 +251,9 @@ def neighbour_table(
     gp: NNGP,
     records: np.ndarray,
     sizes: Sequence[int],
-    kinds: Sequence[str] = ("nearest",),
-    base_seed: int = 0,
-    auc_samples: int = 0,
+    kinds: Sequence[str],
+    base_seed: int,
+    auc_samples: int,
 ) -> pd.DataFrame:
     """Group LOOD of each record with k − 1 companions of each kind (`group_members`), against the sum of singles.
 

@@ -216,7 +216,7 @@ def test_duplicate_summary_medians_and_group_figure(prepared, tmp_path):
     for m in (1, 2, 4):
         assert medians.loc[m, "kl"] == pytest.approx(np.median(nngp[nngp.m == m]["kl"]))
         assert medians.loc[m, "auc"] == pytest.approx(0.5 + 0.1 * np.log2(m) + 0.11)
-    neighbours = neighbour_table(prepared, np.array([5, 20, 33]), [1, 2, 4])
+    neighbours = neighbour_table(prepared, np.array([5, 20, 33]), [1, 2, 4], ("nearest", "farthest"), 0, 0)
     save_figure(group_figure(summary, neighbours), tmp_path / "g.png", tmp_path / "g.pdf")
     assert (tmp_path / "g.png").stat().st_size > 0
 

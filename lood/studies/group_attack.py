@@ -227,7 +227,7 @@ def group_summary(merged: pd.DataFrame, n_boot: int, base_seed: int) -> pd.DataF
                 "rank_spearman_lo": rank["spearman_lo"],
                 "rank_spearman_hi": rank["spearman_hi"],
                 "rank_spearman_all_members": float(st.spearmanr(d["kl_group"], d["auc_all_members"]).statistic)
-                if len(d) > 2
+                if len(d) > 2 and np.ptp(d["kl_group"]) > 0 and np.ptp(d["auc_all_members"]) > 0
                 else float("nan"),
             }
         )

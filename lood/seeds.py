@@ -25,6 +25,9 @@ ROLES = {
     "test_records": 14,  # the held-out subset (lood.data.prepare.held_out_records)
     "mia_halves": 15,  # the halves of lood.empirical.mia.half_attacks
     "privacy": 24,  # the record bootstrap of the pooled ROC (lood.empirical.roc)
+    "group": 30,  # random control groups (lood.studies.groups.group_members)
+    "train_out_group": 31,  # out-models without a group (lood.studies.group_networks.train_without_groups)
+    "nngp_auc_group": 32,  # the NNGP AUC at a record without its group (neighbours.csv)
 }
 
 

@@ -215,8 +215,16 @@ class GroupSettings(_Section):
     duplicate_count: int
     multiplicities: tuple[int, ...]
     neighbour_sizes: tuple[int, ...]
+    neighbour_kinds: tuple[str, ...]
+    network_kinds: tuple[str, ...]
+    network_sizes: tuple[int, ...]
+    network_count: int
 
     def __post_init__(self) -> None:
+        if any(int(k) < 2 for k in self.network_sizes):
+            raise LoodInputError(f"groups.network_sizes must be integers >= 2, got {list(self.network_sizes)}")
+        if int(self.network_count) < 1:
+            raise LoodInputError(f"groups.network_count must be >= 1, got {self.network_count}")
         if any(int(m) < 1 for m in self.multiplicities) or not self.multiplicities:
             raise LoodInputError(f"groups.multiplicities must be integers >= 1, got {list(self.multiplicities)}")
         if any(int(k) < 1 for k in self.neighbour_sizes):
@@ -231,14 +239,21 @@ class CanarySettings(_Section):
 
     run_by_default: bool
     noise_count: int
+    noise_scaled_count: int
     flipped_count: int
     max_fraction: float
+    real_count: int
 
     def __post_init__(self) -> None:
+        if int(self.real_count) < 0 or int(self.noise_scaled_count) < 0:
+            raise LoodInputError(
+                f"canaries.real_count and canaries.noise_scaled_count must be >= 0, got {self.real_count}, "
+                f"{self.noise_scaled_count}"
+            )
         if (
             int(self.noise_count) < 0
             or int(self.flipped_count) < 0
-            or int(self.noise_count) + int(self.flipped_count) < 1
+            or int(self.noise_count) + int(self.flipped_count) + int(self.noise_scaled_count) < 1
         ):
             raise LoodInputError(
                 "canaries.noise_count and canaries.flipped_count must be >= 0 with at least one canary; "

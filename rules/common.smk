@@ -210,7 +210,7 @@ def get_all_targets():
     if config["nngp"]["all_records"]:
         targets += get_figure("vulnerable")
     if config["groups"]["run_by_default"]:
-        targets += get_figure("group")
+        targets += get_figure("group") + get_figure("group_networks")
     if config["canaries"]["run_by_default"]:
         targets += get_figure("canary")
     if get_activation_pair():

@@ -83,6 +83,7 @@ rule plot_group:
         ),
         pdf="results/{experiment}/figures/group.pdf",
         table="results/{experiment}/figures/group.csv",
+        slopes="results/{experiment}/group/duplicate_slopes.csv",
     log:
         "logs/figures/plot_group_{experiment}.log",
     conda:
@@ -113,6 +114,7 @@ rule canary_train_in:
     input:
         dataset="results/canary/data/dataset.npz",
         canaries="results/canary/data/canaries.csv",
+        records="results/data/records.csv",
         lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/canary/nn/in.npz",
@@ -122,6 +124,7 @@ rule canary_train_in:
         "benchmarks/group/canary_train_in_{experiment}.tsv"
     params:
         arch=get_arch,
+        canaries=config["canaries"],
         training=config["training"],
         seed=config["seed"],
     conda:
@@ -134,6 +137,7 @@ rule canary_train_out:
     input:
         dataset="results/canary/data/dataset.npz",
         canaries="results/canary/data/canaries.csv",
+        records="results/data/records.csv",
         lr="results/{experiment}/nn/lr.csv",
     output:
         logits="results/{experiment}/canary/nn/out.npz",
@@ -143,6 +147,7 @@ rule canary_train_out:
         "benchmarks/group/canary_train_out_{experiment}.tsv"
     params:
         arch=get_arch,
+        canaries=config["canaries"],
         training=config["training"],
         seed=config["seed"],
     conda:
@@ -154,6 +159,8 @@ rule canary_train_out:
 rule canary_mia:
     input:
         canaries="results/canary/data/canaries.csv",
+        records="results/data/records.csv",
+        dataset="results/canary/data/dataset.npz",
         in_logits="results/{experiment}/canary/nn/in.npz",
         out_logits="results/{experiment}/canary/nn/out.npz",
     output:
@@ -161,6 +168,7 @@ rule canary_mia:
     log:
         "logs/group/canary_mia_{experiment}.log",
     params:
+        canaries=config["canaries"],
         mia=config["mia"],
         seed=config["seed"],
     conda:
@@ -201,7 +209,6 @@ rule plot_canary:
         query="results/{experiment}/canary/nngp/query.csv",
         queries="results/{experiment}/canary/nngp/queries.npz",
         mia="results/{experiment}/canary/mia.csv",
-        real_mia="results/{experiment}/nn/mia.csv",
         dataset="results/canary/data/dataset.npz",
     output:
         png=report(
@@ -227,4 +234,99 @@ rule fig_group:
 
 rule fig_canary:
     input:
+        get_figure("canary"),
+
+
+# The network side of the neighbour groups (`snakemake group_study`): out-models trained without
+# each record's group G, for groups.network_kinds x network_sizes x the first network_count records.
+
+
+rule train_group_out:
+    input:
+        dataset="results/data/dataset.npz",
+        records="results/data/records.csv",
+        lr="results/{experiment}/nn/lr.csv",
+    output:
+        logits="results/{experiment}/group/nn/out_{kind}.npz",
+    log:
+        "logs/group/train_group_out_{experiment}_{kind}.log",
+    benchmark:
+        "benchmarks/group/train_group_out_{experiment}_{kind}.tsv"
+    wildcard_constraints:
+        kind="nearest|farthest|random_same|random_any",
+    params:
+        arch=get_arch,
+        training=config["training"],
+        groups=config["groups"],
+        seed=config["seed"],
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/train_group_out.py"
+
+
+rule group_networks:
+    input:
+        dataset="results/data/dataset.npz",
+        in_logits=get_in_chunks,
+        out_logits=expand(
+            "results/{{experiment}}/group/nn/out_{kind}.npz",
+            kind=config["groups"]["network_kinds"],
+        ),
+        neighbours="results/{experiment}/group/neighbours.csv",
+        mia="results/{experiment}/nn/mia.csv",
+        lood="results/{experiment}/nngp/lood.csv",
+    output:
+        table="results/{experiment}/group/networks.csv",
+        summary="results/{experiment}/group/networks_summary.csv",
+    log:
+        "logs/group/group_networks_{experiment}.log",
+    benchmark:
+        "benchmarks/group/group_networks_{experiment}.tsv"
+    params:
+        groups=config["groups"],
+        mia=config["mia"],
+        bootstrap=config["figures"]["bootstrap"],
+        seed=config["seed"],
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/group_networks.py"
+
+
+rule plot_group_networks:
+    input:
+        summary="results/{experiment}/group/networks_summary.csv",
+        table="results/{experiment}/group/networks.csv",
+    output:
+        png=report(
+            "results/{experiment}/figures/group_networks.png",
+            caption="../report/group_networks.rst",
+            category="Groups and canaries",
+            subcategory="{experiment}",
+        ),
+        pdf="results/{experiment}/figures/group_networks.pdf",
+        table="results/{experiment}/figures/group_networks.csv",
+    log:
+        "logs/figures/plot_group_networks_{experiment}.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_group_networks.py"
+
+
+localrules:
+    fig_group_networks,
+    group_study,
+
+
+rule fig_group_networks:
+    input:
+        get_figure("group_networks"),
+
+
+rule group_study:
+    input:
+        get_figure("group"),
+        get_figure("group_networks"),
         get_figure("canary"),

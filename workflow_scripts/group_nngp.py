@@ -13,10 +13,12 @@ groups = GroupSettings.from_config(snakemake.params.groups)
 duplicated = check_duplicate_records(groups.duplicate_records, groups.duplicate_count, studied, gp.fit.n)
 duplicates = duplicate_table(gp, duplicated, groups.multiplicities, nngp.auc_samples, snakemake.params.seed)
 save_csv(snakemake.output.duplicates, duplicates.assign(sigma2=sigma2))
-neighbours = neighbour_table(gp, studied, groups.neighbour_sizes)
+neighbours = neighbour_table(
+    gp, studied, groups.neighbour_sizes, groups.neighbour_kinds, snakemake.params.seed, nngp.auc_samples
+)
 save_csv(snakemake.output.neighbours, neighbours.assign(sigma2=sigma2))
 log.info("duplicates: median KL-LOOD by m %s", duplicates.groupby("m")["kl"].median().round(4).to_dict())
 log.info(
-    "neighbour groups: median KL ratio (group / sum of singles) by k %s",
-    neighbours.groupby("k")["ratio"].median().round(3).to_dict(),
+    "neighbour groups: median KL ratio (group / sum of singles) by kind and k %s",
+    neighbours.groupby(["kind", "k"])["ratio"].median().round(3).to_dict(),
 )

@@ -8,23 +8,15 @@ from _common import setup
 
 log = setup(snakemake)
 lood_all = pd.read_csv(snakemake.input.lood_all)
-real_mia = pd.read_csv(
-    snakemake.input.real_mia
-)  # the studied real records of the experiment (trained without canaries)
-summary = canary_summary(
-    lood_all,
-    pd.read_csv(snakemake.input.lood),
-    pd.read_csv(snakemake.input.mia),
-    real_mia,
-    pd.read_csv(snakemake.input.query),
-)
+mia = pd.read_csv(snakemake.input.mia)  # canaries and real records, attacked with the same models
+summary = canary_summary(lood_all, pd.read_csv(snakemake.input.lood), mia, pd.read_csv(snakemake.input.query))
 save_csv(snakemake.output.table, summary)
 q = load_npz(snakemake.input.queries)
 dataset = load_npz(snakemake.input.dataset)
 fig = canary_figure(
     lood_all,
     summary,
-    real_mia,
+    mia,
     dict(zip(q["records"].tolist(), q["queries"], strict=True)),
     dataset["X"],
     tuple(dataset["image_shape"]),

@@ -1,8 +1,10 @@
 """Planted canaries: uniform-noise inputs with random labels and real records with a flipped label.
 
 The canary experiment trains on a copy of the dataset: rows 0..n-1 are F (the flipped canaries
-are rows of F whose label is changed in place, so no input carries two labels), and the noise
-canaries are appended as rows n..n+c_noise-1. The default data stage is not touched.
+are rows of F whose label is changed in place, so no input carries two labels), the noise
+canaries are appended as rows n..n+c_noise-1, then the norm-matched noise canaries (uniform noise
+rescaled to the median Euclidean norm of F's inputs: a control, raw noise is far larger than real
+inputs). The default data stage is not touched.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ from lood import seeds
 from lood.errors import LoodInputError
 from lood.settings import CanarySettings
 
-KINDS = ("real", "noise", "flipped")
+KINDS = ("real", "noise", "noise_scaled", "flipped")
 
 
 def check_canary_counts(canaries: CanarySettings, n: int, n_studied: int) -> None:
     """A LoodInputError naming the key when the counts are not usable for a training set of n records."""
-    noise, flipped = int(canaries.noise_count), int(canaries.flipped_count)
+    noise = int(canaries.noise_count) + int(canaries.noise_scaled_count)
+    flipped = int(canaries.flipped_count)
     limit = int(np.floor(float(canaries.max_fraction) * n))
     if noise + flipped > limit:
         raise LoodInputError(
-            f"canaries.noise_count + canaries.flipped_count = {noise + flipped} exceeds canaries.max_fraction = "
+            f"canaries.noise_count + noise_scaled_count + flipped_count = {noise + flipped} exceeds "
+            f"canaries.max_fraction = "
             f"{canaries.max_fraction} of the {n} training records ({limit}): plant fewer canaries"
+        )
+    if int(canaries.real_count) > n_studied:
+        raise LoodInputError(
+            f"canaries.real_count = {canaries.real_count} but only {n_studied} records are studied: attack fewer"
         )
     if flipped > n - n_studied:
         raise LoodInputError(
@@ -54,19 +62,41 @@ def make_canaries(
     lo, hi = float(X.min()), float(X.max())
     noise_X = rng.uniform(lo, hi, size=(int(canaries.noise_count), X.shape[1]))
     noise_y = rng.integers(0, C, size=int(canaries.noise_count))
-    X_aug = np.vstack([X, noise_X])
-    y_aug = np.concatenate([y, noise_y])
+    # drawn after the raw noise so that adding them leaves the other canaries as they were
+    scaled_X = scaled_noise(rng.uniform(lo, hi, size=(int(canaries.noise_scaled_count), X.shape[1])), X)
+    scaled_y = rng.integers(0, C, size=int(canaries.noise_scaled_count))
+    X_aug = np.vstack([X, noise_X, scaled_X])
+    y_aug = np.concatenate([y, noise_y, scaled_y])
     y_aug[flipped] = new_labels
     noise_rows = np.arange(n, n + len(noise_X))
+    scaled_rows = np.arange(n + len(noise_X), n + len(noise_X) + len(scaled_X))
     table = pd.DataFrame(
         {
-            "record": np.concatenate([noise_rows, flipped]),
-            "kind": ["noise"] * len(noise_rows) + ["flipped"] * len(flipped),
-            "label": np.concatenate([noise_y, new_labels]),
-            "original_label": np.concatenate([np.full(len(noise_rows), -1), y[flipped]]),
+            "record": np.concatenate([noise_rows, scaled_rows, flipped]),
+            "kind": ["noise"] * len(noise_rows) + ["noise_scaled"] * len(scaled_rows) + ["flipped"] * len(flipped),
+            "label": np.concatenate([noise_y, scaled_y, new_labels]),
+            "original_label": np.concatenate([np.full(len(noise_rows) + len(scaled_rows), -1), y[flipped]]),
         }
     )
     return X_aug, y_aug, table.sort_values("record").reset_index(drop=True)
+
+
+def scaled_noise(noise: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Each noise row rescaled to the median Euclidean norm of the rows of X."""
+    target = float(np.median(np.linalg.norm(np.asarray(X, dtype=np.float64), axis=1)))
+    norms = np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-300)
+    return noise * (target / norms)
+
+
+def attacked_rows(canaries: pd.DataFrame, studied: np.ndarray, settings: CanarySettings, y: np.ndarray) -> pd.DataFrame:
+    """Every row the canary models are attacked at: the canaries, then the first real_count studied records.
+
+    The studied records are never flipped, so they are real rows of the augmented set with their own label y;
+    their in- and out-models are the canaries' (the same models), not the experiment's.
+    """
+    real = np.asarray(studied, dtype=np.int64)[: int(settings.real_count)]
+    reals = pd.DataFrame({"record": real, "kind": "real", "label": np.asarray(y)[real]})
+    return pd.concat([canaries[["record", "kind", "label"]], reals], ignore_index=True)
 
 
 def record_kinds(n: int, canaries: pd.DataFrame) -> np.ndarray:

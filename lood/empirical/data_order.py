@@ -11,23 +11,27 @@ sequence of records with z deleted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from lood.seeds import int_seed
 from lood.settings import Training
 
 
-def shared_order(order_seed: int, n: int, epochs: int, exclude: int | None = None) -> torch.Tensor:
-    """(epochs, n'): per epoch a randperm of n rows from `order_seed`, row `exclude` deleted and the rest re-indexed.
+def shared_order(order_seed: int, n: int, epochs: int, exclude: int | Sequence[int] | None = None) -> torch.Tensor:
+    """(epochs, n'): per epoch a randperm of n rows from `order_seed`, row(s) `exclude` deleted, the rest re-indexed.
 
-    The ids index X without row `exclude`, so the same seed gives every training set the same
-    sequence of records, less the one left out.
+    The ids index X without the excluded rows, so the same seed gives every training set the same
+    sequence of records, less the ones left out.
     """
     perms = epoch_orders(torch.Generator().manual_seed(int(order_seed)), n, epochs)
     if exclude is None:
         return perms
-    kept = perms[perms != exclude].view(epochs, n - 1)
-    return kept - (kept > exclude).long()
+    gone = torch.as_tensor(np.unique(np.atleast_1d(exclude)), dtype=torch.int64)
+    kept = perms[~torch.isin(perms, gone)].view(epochs, n - len(gone))
+    return kept - torch.searchsorted(gone, kept)
 
 
 def epoch_orders(g: torch.Generator, n: int, epochs: int) -> torch.Tensor:

@@ -56,7 +56,7 @@ class Models(NamedTuple):
     order_seed: int | None = (
         None  # one data order for all M models (lood.empirical.data_order.data_order_seed), or None
     )
-    exclude: int | None = None  # the row of X their training set leaves out, or None
+    exclude: int | tuple[int, ...] | None = None  # the row(s) of X their training set leaves out, or None
 
 
 class Outputs(NamedTuple):
@@ -119,11 +119,13 @@ def forward(params: Params, X: torch.Tensor, arch: Arch) -> torch.Tensor:
 # ----------------------------------------------------------------------------- data
 
 
-def training_set(X: np.ndarray, y: np.ndarray, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """X and y without row `exclude` (every other record keeps its own label), or unchanged."""
+def training_set(
+    X: np.ndarray, y: np.ndarray, exclude: int | Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """X and y without row(s) `exclude` (every other record keeps its own label), or unchanged."""
     if exclude is None:
         return X, y
-    keep = np.arange(len(X)) != int(check_records(exclude, len(X))[0])
+    keep = ~np.isin(np.arange(len(X)), check_records(np.atleast_1d(exclude), len(X)))
     return X[keep], y[keep]
 
 
@@ -144,7 +146,7 @@ def init_and_orders(
     epochs: int,
     seeds: Sequence[int],
     order_seed: int | None,
-    exclude: int | None = None,
+    exclude: int | Sequence[int] | None = None,
 ) -> tuple[Params, torch.Tensor]:
     """Stacked initial parameters of the models `seeds` and their data order over the rows of X (n) minus `exclude`.
 
@@ -152,7 +154,7 @@ def init_and_orders(
     epochs drawn after its init from seeds[m]'s generator, or with `order_seed` one (epochs, n') order
     for all models (``shared_order``).
     """
-    n_train = n - (exclude is not None)
+    n_train = n - (0 if exclude is None else len(np.unique(np.atleast_1d(exclude))))
     inits, orders = [], []
     for s in seeds:
         g = torch.Generator().manual_seed(int(s))

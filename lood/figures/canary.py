@@ -12,16 +12,21 @@ import pandas as pd  # noqa: E402
 from lood.figures.group import percentile_of  # noqa: E402
 from lood.figures.records import TABULAR_NOTE, as_image, is_image, show_features  # noqa: E402
 
-KIND_COLOURS = {"noise": "C3", "flipped": "C2", "real": "0.5"}
+KIND_COLOURS = {"noise": "C3", "noise_scaled": "C1", "flipped": "C2", "real": "0.5"}
 
 
-def canary_summary(
-    lood_all: pd.DataFrame, lood: pd.DataFrame, mia: pd.DataFrame, real_mia: pd.DataFrame, query: pd.DataFrame
-) -> pd.DataFrame:
-    """One row per canary: KL-LOOD and MIA AUC with their percentiles among real records, and the reconstruction."""
+def canary_summary(lood_all: pd.DataFrame, lood: pd.DataFrame, mia: pd.DataFrame, query: pd.DataFrame) -> pd.DataFrame:
+    """One row per canary: KL-LOOD and MIA AUC with their percentiles among real records, and the reconstruction.
+
+    Both percentiles are against real records of the same training set: the KL against every real row
+    (lood_all), the AUC against the real records attacked with the canaries' own models (mia's kind 'real').
+    """
     real_kl = lood_all[lood_all.kind == "real"]["kl"].to_numpy()
+    if "auc_lo" not in mia:
+        mia = mia.assign(auc_lo=np.nan, auc_hi=np.nan)
+    real_auc = mia[mia.kind == "real"]["auc"].to_numpy() if "kind" in mia else np.empty(0)
     df = lood[["record", "kind", "kl", "auc_nngp"]].merge(
-        mia[["record", "auc", "auc_std"]], on="record", validate="one_to_one"
+        mia[["record", "auc", "auc_std", "auc_lo", "auc_hi"]], on="record", validate="one_to_one"
     )
     df = df.merge(
         query[
@@ -38,7 +43,8 @@ def canary_summary(
         validate="one_to_one",
     )
     df["kl_percentile_real"] = percentile_of(df["kl"].to_numpy(), real_kl)
-    df["auc_percentile_real"] = percentile_of(df["auc"].to_numpy(), real_mia["auc"].to_numpy())
+    df["auc_percentile_real"] = percentile_of(df["auc"].to_numpy(), real_auc)
+    df["real_attacked"] = len(real_auc)
     return df
 
 
@@ -52,13 +58,15 @@ def _image(row: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def canary_figure(
     lood_all: pd.DataFrame,
     summary: pd.DataFrame,
-    real_mia: pd.DataFrame,
+    mia: pd.DataFrame,
     queries: dict[int, np.ndarray],
     X: np.ndarray,
     shape: tuple[int, ...],
 ) -> plt.Figure:
     """Canary LOOD and MIA AUC against the real records' distribution, and q* beside each noise canary."""
-    noise = summary[summary.kind == "noise"].sort_values("record")
+    noise = pd.concat(  # at most 4 of each noise kind are drawn
+        [summary[summary.kind == k].sort_values("record").head(4) for k in ("noise", "noise_scaled")]
+    )
     cols = max(len(noise), 1)
     fig = plt.figure(figsize=(max(11, 1.5 * cols + 1), 7.8))
     grid = fig.add_gridspec(3, 2 * cols, height_ratios=[1.7, 1, 1])
@@ -72,7 +80,8 @@ def canary_figure(
     ax.set(xlabel="log10 NNGP KL-LOOD", ylabel="records", title="Canary LOOD among every training record")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[0, cols:])
-    groups = [("real", real_mia["auc"].to_numpy())] + [(k, r["auc"].to_numpy()) for k, r in summary.groupby("kind")]
+    real_auc = mia[mia.kind == "real"]["auc"].to_numpy() if "kind" in mia else np.empty(0)
+    groups = [("real", real_auc)] + [(k, r["auc"].to_numpy()) for k, r in summary.groupby("kind")]
     rng = np.random.default_rng(0)  # jitter only
     for j, (kind, values) in enumerate(groups):
         x = j + rng.uniform(-0.15, 0.15, len(values))
@@ -81,7 +90,7 @@ def canary_figure(
             ax.hlines(np.median(values), j - 0.3, j + 0.3, color="k", lw=2)
     ax.set_xticks(range(len(groups)), [f"{k}\n(n = {len(v)})" for k, v in groups])
     ax.axhline(0.5, color="0.6", lw=0.8)
-    ax.set(ylabel="network MIA AUC", title="MIA AUC: studied real records vs canaries (bars: medians)")
+    ax.set(ylabel="network MIA AUC", title="MIA AUC with the same models: real records vs canaries (bars: medians)")
     for j, (_, r) in enumerate(noise.iterrows()):
         rec = int(r["record"])
         top = fig.add_subplot(grid[1, 2 * j : 2 * j + 2] if cols > 1 else grid[1, :])

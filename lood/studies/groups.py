@@ -207,51 +207,100 @@ def duplicate_table(
 # ----------------------------------------------------------------------------- neighbour groups
 
 
+GROUP_KINDS = ("nearest", "farthest", "random_same", "random_any")
+"""How a record's k − 1 companions are chosen: its nearest same-label records, its farthest same-label
+records (a control: mutually dissimilar), random same-label records and random records of any label
+(controls: no selection by distance)."""
+
+
 def nearest_same_label(X: np.ndarray, y: np.ndarray, record: int, k: int) -> np.ndarray:
     """The record and its k − 1 nearest training neighbours of the same label (Euclidean; ties by index)."""
+    return group_members(X, y, record, k, "nearest", 0)
+
+
+def group_members(X: np.ndarray, y: np.ndarray, record: int, k: int, kind: str, base_seed: int) -> np.ndarray:
+    """The record and k − 1 companions chosen by `kind` (GROUP_KINDS), the record first.
+
+    nearest / farthest: same-label records by Euclidean distance to the record (ties by index);
+    random_same / random_any: drawn without replacement from rng(base_seed, 'group', kind, record, k)
+    among the other same-label records / all other records, sorted by index.
+    """
+    if kind not in GROUP_KINDS:
+        raise LoodInputError(f"groups: unknown group kind {kind!r}; use one of {list(GROUP_KINDS)}")
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-    same = np.flatnonzero((np.asarray(y) == y[record]) & (np.arange(len(X)) != record))
-    if int(k) < 1 or len(same) < int(k) - 1:
+    y = np.asarray(y)
+    record, k = int(record), int(k)
+    others = np.arange(len(X)) != record
+    pool = np.flatnonzero(others if kind == "random_any" else others & (y == y[record]))
+    if k < 1 or len(pool) < k - 1:
         raise LoodInputError(
-            f"groups.neighbour_sizes: k = {k} needs {int(k) - 1} neighbours of record {record}'s label, "
-            f"which has {len(same)} other records"
+            f"groups.neighbour_sizes: k = {k} needs {k - 1} companions of record {record} ({kind}), "
+            f"which has {len(pool)} candidates"
         )
-    dist = np.linalg.norm(X[same] - X[record], axis=1)
-    order = np.lexsort((same, dist))  # by distance, then index
-    return np.concatenate([[record], same[order[: int(k) - 1]]]).astype(np.int64)
+    if kind in ("nearest", "farthest"):
+        dist = np.linalg.norm(X[pool] - X[record], axis=1)
+        order = np.lexsort((pool, dist if kind == "nearest" else -dist))  # by distance, then index
+        chosen = pool[order[: k - 1]]
+    else:
+        g = seeds.rng(base_seed, "group", GROUP_KINDS.index(kind), record, k)
+        chosen = np.sort(g.choice(pool, size=k - 1, replace=False))
+    return np.concatenate([[record], chosen]).astype(np.int64)
 
 
-def neighbour_table(gp: NNGP, records: np.ndarray, sizes: Sequence[int]) -> pd.DataFrame:
-    """Group LOOD of each record with its k − 1 nearest same-label neighbours, against the sum of single LOODs.
+def neighbour_table(
+    gp: NNGP,
+    records: np.ndarray,
+    sizes: Sequence[int],
+    kinds: Sequence[str],
+    base_seed: int,
+    auc_samples: int,
+) -> pd.DataFrame:
+    """Group LOOD of each record with k − 1 companions of each kind (`group_members`), against the sum of singles.
 
     kl_group is the KL at the k-point query Q = G; kl_group_at_record the KL at the record alone when the
     whole group is removed; kl_single_sum the sum over members of each one's own LOOD (at its own input);
     ratio = kl_group / kl_single_sum (> 1: super-additive). Likewise for the mean distance, whose
     group value is a mean over the k queries, so the additive reference is the members' mean.
+    The farthest and random kinds are controls: is the effect specific to near neighbours?
+    auc_group_at_record: the NNGP's attack AUC at the record when G is removed (auc_samples > 0, else NaN),
+    seed int_seed(base, 'nngp_auc_group', kind, record, k): the prediction for the networks' group attack.
     """
     records = check_records(records, gp.fit.n)
     single = lood_at_records(gp.fit, gp.K_diag, np.arange(gp.fit.n))
     rows = []
-    for r in records:
-        for k in sizes:
-            group = nearest_same_label(gp.X, gp.y, int(r), int(k))
-            res = group_lood(gp.fit, group, joint=True)
-            kl_sum = float(np.sum(single["kl"][group]))
-            rows.append(
-                {
-                    "record": int(r),
-                    "k": int(k),
-                    "members": " ".join(map(str, group.tolist())),
-                    "kl_group": float(res["kl"]),
-                    "kl_group_at_record": float(res["kl_members"][0]),
-                    "kl_record": float(single["kl"][r]),
-                    "kl_single_sum": kl_sum,
-                    "ratio": float(res["kl"]) / max(kl_sum, _TINY),
-                    "mse_group": float(res["mse"]),
-                    "mse_single_mean": float(np.mean(single["mse"][group])),
-                    "mean_distance": float(np.mean(np.linalg.norm(gp.X[group[1:]] - gp.X[r], axis=1)))
-                    if k > 1
-                    else 0.0,
-                }
-            )
+    for kind in kinds:
+        for r in records:
+            for k in sizes:
+                rows.append(_neighbour_row(gp, single, int(r), int(k), kind, base_seed, auc_samples))
     return pd.DataFrame(rows)
+
+
+def _neighbour_row(
+    gp: NNGP, single: dict[str, np.ndarray], r: int, k: int, kind: str, base_seed: int, auc_samples: int
+) -> dict:
+    group = group_members(gp.X, gp.y, r, k, kind, base_seed)
+    res = group_lood(gp.fit, group, joint=True)
+    kl_sum = float(np.sum(single["kl"][group]))
+    auc = float("nan")
+    if auc_samples > 0:
+        var_F = max(float(res["cov_F"][0, 0]), _TINY)
+        var_D = var_F + float(res["cov_increment"][0, 0])
+        seed = seeds.int_seed(base_seed, "nngp_auc_group", GROUP_KINDS.index(kind), r, k)
+        auc = nngp_auc(res["mean_D"][0], var_D, res["mean_F"][0], var_F, int(auc_samples), seed)[0]
+    return {
+        "kind": kind,
+        "record": int(r),
+        "k": int(k),
+        "members": " ".join(map(str, group.tolist())),
+        "kl_group": float(res["kl"]),
+        "kl_group_at_record": float(res["kl_members"][0]),
+        "kl_record": float(single["kl"][r]),
+        "kl_single_sum": kl_sum,
+        "ratio": float(res["kl"]) / max(kl_sum, _TINY),
+        "mse_group": float(res["mse"]),
+        "mse_single_mean": float(np.mean(single["mse"][group])),
+        "mean_distance": float(np.mean(np.linalg.norm(gp.X[group[1:]] - gp.X[r], axis=1))) if k > 1 else 0.0,
+        "mse_group_at_record": float(res["mse_members"][0]),
+        "mse_record": float(single["mse"][r]),
+        "auc_group_at_record": float(auc),
+    }

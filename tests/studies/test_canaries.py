@@ -17,7 +17,9 @@ from lood.seeds import int_seed
 from lood.settings import Arch, CanarySettings, GroupSettings, Training
 from lood.studies.group_networks import copies_training_set, train_canary_out, train_with_copies
 
-CANARIES = CanarySettings(run_by_default=False, noise_count=3, flipped_count=2, max_fraction=0.1)
+CANARIES = CanarySettings(
+    run_by_default=False, noise_count=3, noise_scaled_count=0, flipped_count=2, max_fraction=0.1, real_count=4
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +62,13 @@ def test_bad_canary_specs_are_rejected_naming_the_key():
 
 
 def test_bad_group_specs_are_rejected_naming_the_key():
-    ok = GroupSettings(
-        run_by_default=False, duplicate_records=None, duplicate_count=2, multiplicities=(1, 2), neighbour_sizes=(2,)
-    )
+    ok = GroupSettings.from_schema(duplicate_count=2, multiplicities=[1, 2], neighbour_sizes=[2])
     with pytest.raises(LoodInputError, match="groups.multiplicities"):
         replace(ok, multiplicities=(1, 0))
     with pytest.raises(LoodInputError, match="groups.neighbour_sizes"):
         replace(ok, neighbour_sizes=(0,))
+    with pytest.raises(LoodInputError, match="groups.network_sizes"):
+        replace(ok, network_sizes=(1,))
     with pytest.raises(LoodInputError, match="groups.multiplicities"):
         copies_training_set(np.zeros((4, 2)), np.zeros(4, dtype=int), 1, 0)
 
@@ -168,7 +170,10 @@ def test_canary_summary_and_figure_from_tables(tmp_path):
     lood_all = pd.DataFrame({"record": np.arange(n), "kl": np.r_[rng.random(26), 5.0, 6.0, 7.0, 8.0], "kind": kinds})
     rows = np.arange(26, 30)
     lood = pd.DataFrame({"record": rows, "kind": kinds[rows], "kl": lood_all["kl"].to_numpy()[rows], "auc_nngp": 0.9})
-    mia = pd.DataFrame({"record": rows, "auc": [0.8, 0.9, 0.95, 1.0], "auc_std": 0.01})
+    real_mia = pd.DataFrame({"record": np.arange(10), "auc": np.linspace(0.5, 0.85, 10), "kind": "real"})
+    mia = pd.concat(
+        [pd.DataFrame({"record": rows, "auc": [0.8, 0.9, 0.95, 1.0], "kind": kinds[rows]}), real_mia]
+    ).assign(auc_std=0.01)
     query = pd.DataFrame(
         {
             "record": rows,
@@ -179,14 +184,13 @@ def test_canary_summary_and_figure_from_tables(tmp_path):
             "canary_nearest_by_cosine": [True, False, True, True],
         }
     )
-    real_mia = pd.DataFrame({"record": np.arange(10), "auc": np.linspace(0.5, 0.85, 10)})
-    summary = canary_summary(lood_all, lood, mia, real_mia, query)
+    summary = canary_summary(lood_all, lood, mia, query)
     assert np.all(summary["kl_percentile_real"] == 100.0)
     assert summary.set_index("record").loc[26, "auc_percentile_real"] == pytest.approx(
         80.0
     )  # 0.8 exceeds 8 of the 10 real AUCs
     X = rng.random((n, 16))
-    fig = canary_figure(lood_all, summary, real_mia, {r: X[r] for r in rows}, X, (4, 4))
+    fig = canary_figure(lood_all, summary, mia, {r: X[r] for r in rows}, X, (4, 4))
     save_figure(fig, tmp_path / "c.png", tmp_path / "c.pdf")
     assert (tmp_path / "c.png").stat().st_size > 0
 
@@ -203,3 +207,45 @@ def test_canary_out_models_under_a_shared_data_order(data, tiny_training, data_o
         X, y, TINY_ARCH, training, Models(model_seeds, order_seed=order, exclude=7), Outputs(eval_X=X[[7]]), n_classes=3
     ).logits
     assert np.array_equal(logits[0], ref)
+
+
+def test_norm_matched_canaries_have_the_real_records_median_norm(data):
+    X, y = data
+    settings = replace(CANARIES, noise_scaled_count=4, max_fraction=0.2)
+    X_aug, y_aug, table = make_canaries(X, y, np.arange(0, 60, 3), settings, 7)
+    scaled = table[table.kind == "noise_scaled"]["record"].to_numpy()
+    assert scaled.tolist() == [63, 64, 65, 66] and len(X_aug) == 67
+    median = np.median(np.linalg.norm(X, axis=1))
+    assert np.allclose(np.linalg.norm(X_aug[scaled], axis=1), median, rtol=1e-12)
+    raw = table[table.kind == "noise"]["record"].to_numpy()
+    assert np.all(np.linalg.norm(X_aug[raw], axis=1) > median)  # the control's point: raw noise is larger
+    # the other canaries are those drawn without norm-matched ones (they are drawn last)
+    X0, y0, t0 = make_canaries(X, y, np.arange(0, 60, 3), CANARIES, 7)
+    assert np.array_equal(X_aug[:63], X0) and t0[t0.kind == "flipped"].equals(table[table.kind == "flipped"])
+
+
+def test_real_records_are_attacked_with_the_canaries_own_models(data, tiny_training):
+    from lood.data.canaries import attacked_rows
+    from lood.studies.group_networks import train_canary_in
+
+    X, y = data
+    studied = np.arange(0, 60, 3)
+    X_aug, y_aug, table = make_canaries(X, y, studied, CANARIES, 7)
+    rows = attacked_rows(table, studied, CANARIES, y_aug)
+    assert rows["kind"].tolist()[-4:] == ["real"] * 4 and rows["record"].tolist()[-4:] == [0, 3, 6, 9]
+    assert np.array_equal(rows["label"].to_numpy()[-4:], y[[0, 3, 6, 9]])  # studied rows are never flipped
+    job = TrainingJob(X_aug, y_aug, TINY_ARCH, tiny_training, 3)
+    records = rows["record"].to_numpy()
+    in_logits = train_canary_in(job, X_aug[records])
+    out_logits = train_canary_out(job, records, [X_aug[[r]] for r in records])
+    # a real record's out-models: the canary set (canaries included) minus that record, canary seeds
+    keep = np.arange(len(X_aug)) != 3
+    seeds_ = [int_seed(3, "train_out", 3, k, 1) for k in range(4)]
+    ref = train_models(
+        X_aug[keep], y_aug[keep], TINY_ARCH, tiny_training, Models(seeds_), Outputs(X_aug[[3]]), n_classes=3
+    )
+    assert np.array_equal(out_logits[-3], ref.logits)
+    # and its in-models are the canaries' in-models
+    assert in_logits.shape[1] == len(records)
+    ref_in = train_canary_in(job, X_aug[[3]])
+    assert np.array_equal(in_logits[:, -3], ref_in[:, 0])

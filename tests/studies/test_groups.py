@@ -183,7 +183,9 @@ def test_nearest_same_label_matches_sorting_all_records(data):
 def test_neighbour_table_matches_refit(prepared, data):
     _, _, K, _ = data
     gp = prepared
-    table = neighbour_table(gp, np.array([5, 20]), [1, 3])
+    kinds = ("nearest", "farthest", "random_same", "random_any")
+    table = neighbour_table(gp, np.array([5, 20]), [1, 3], kinds, 0, 500)
+    assert table.groupby("kind").size().to_dict() == {k: 4 for k in kinds}
     Y = targets(gp.y, None)
     single = lood_at_records(gp.fit, gp.K_diag, np.arange(40))["kl"]
     for _, row in table.iterrows():
@@ -193,6 +195,10 @@ def test_neighbour_table_matches_refit(prepared, data):
         mF, cF = refit_posterior(K[G], K[np.ix_(G, G)], K, Y, SIGMA2)
         assert row["kl_group"] == pytest.approx(gauss_kl(mD, cD, mF, cF), rel=1e-8)
         assert row["kl_single_sum"] == pytest.approx(np.sum(single[G]), rel=1e-12)
+        assert row["kl_group_at_record"] == pytest.approx(
+            gauss_kl(mD[[0]], cD[np.ix_([0], [0])], mF[[0]], cF[np.ix_([0], [0])]), rel=1e-8
+        )
+        assert 0.5 <= row["auc_group_at_record"] <= 1.0
         if row["k"] == 1:
             assert row["ratio"] == pytest.approx(1.0, rel=1e-8)
 
@@ -210,7 +216,7 @@ def test_duplicate_summary_medians_and_group_figure(prepared, tmp_path):
     for m in (1, 2, 4):
         assert medians.loc[m, "kl"] == pytest.approx(np.median(nngp[nngp.m == m]["kl"]))
         assert medians.loc[m, "auc"] == pytest.approx(0.5 + 0.1 * np.log2(m) + 0.11)
-    neighbours = neighbour_table(prepared, np.array([5, 20, 33]), [1, 2, 4])
+    neighbours = neighbour_table(prepared, np.array([5, 20, 33]), [1, 2, 4], ("nearest", "farthest"), 0, 0)
     save_figure(group_figure(summary, neighbours), tmp_path / "g.png", tmp_path / "g.pdf")
     assert (tmp_path / "g.png").stat().st_size > 0
 
@@ -267,13 +273,20 @@ def test_group_and_canary_figures_end_to_end(tmp_path):
     run = snakemake(wf, "--cores", "2", *configs, timeout=1200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     res = wf / "results" / "relu"
-    for name in ("group", "canary"):
+    for name in ("group", "group_networks", "canary"):
         with Image.open(res / "figures" / f"{name}.png") as img:
             img.verify()
     dup = pd.read_csv(res / "figures" / "group.csv")
     assert sorted(dup[dup.record >= 0]["m"].unique()) == [1, 2] and dup["auc"].between(0, 1).all()
     canaries = pd.read_csv(res / "figures" / "canary.csv")
-    assert sorted(canaries["kind"]) == ["flipped", "flipped", "noise", "noise"]
+    assert sorted(canaries["kind"]) == ["flipped", "flipped", "noise", "noise_scaled"]
+    assert (canaries["real_attacked"] == 3).all()
+    canary_mia = pd.read_csv(res / "canary" / "mia.csv")
+    assert (canary_mia["kind"] == "real").sum() == 3 and canary_mia["auc_lo"].le(canary_mia["auc"]).all()
+    groups = pd.read_csv(res / "group" / "networks.csv")
+    assert len(groups) == 2 * 2 * 2 and set(groups["kind"]) == {"nearest", "random_same"}
+    neighbours = pd.read_csv(res / "group" / "neighbours.csv")
+    assert set(neighbours["kind"]) == {"nearest", "farthest", "random_same", "random_any"}
     lood_all = pd.read_csv(res / "canary" / "nngp" / "lood_all.csv")
     assert len(lood_all) == 42 and (lood_all["kind"] != "real").sum() == 4
     # m = 1 is the experiment's own attack: the same models, splits and seed
@@ -287,9 +300,9 @@ def test_too_many_canaries_stop_the_run_with_one_message(tmp_path):
     from conftest import copy_workflow, snakemake
 
     wf = copy_workflow(tmp_path / "wf")
-    (wf / "many.yaml").write_text("canaries: {noise_count: 5, flipped_count: 5}\n")
+    (wf / "many.yaml").write_text("canaries: {noise_count: 5, flipped_count: 5}\n")  # + 1 norm-matched
     configs = ["--configfile", "tests/configs/tiny.yaml", "tests/configs/tiny_group.yaml", "many.yaml"]
     bad = snakemake(wf, "results/canary/data/dataset.npz", "--cores", "1", *configs)
     out = bad.stdout + bad.stderr
     assert bad.returncode != 0
-    assert "canaries.noise_count + canaries.flipped_count = 10 exceeds canaries.max_fraction = 0.1" in out, out[-3000:]
+    assert "noise_scaled_count + flipped_count = 11 exceeds canaries.max_fraction = 0.1" in out, out[-3000:]

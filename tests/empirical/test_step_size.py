@@ -221,10 +221,10 @@ def test_lissa_auto_on_data_ten_times_the_digits_scale():
     """Digits x 10: the Hessian is ~100x larger, so the digits' fixed scale 20 fails; auto matches the exact solve."""
     from functools import partial
 
-    from test_influence import settings
-
     from lood.empirical.losses import Batch, Objective
     from lood.influence import baselines as inf
+
+    from reference import influence_settings as settings
 
     d = digits(80)
     for factor, damping in [(1, 0.5), (10, 50.0)]:  # damping is absolute: it is scaled with the Hessian by hand here

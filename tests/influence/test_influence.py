@@ -20,18 +20,15 @@ from lood.errors import LoodInputError
 from lood.influence import baselines as inf
 from lood.influence.grads import loss_hessian
 from lood.influence.tracin import tracin_self_influence
-from lood.settings import Arch, InfluenceSettings, Training
+from lood.settings import Arch, Training
 
-
-def settings(**overrides) -> InfluenceSettings:
-    """InfluenceSettings from the schema's defaults, with `overrides`."""
-    return InfluenceSettings.from_config(fill_defaults({"influence": overrides}, SCHEMA_PATH)["influence"])
+from reference import influence_settings
 
 
 def self_influence(forward, params, train_batch, query, seed=0, minibatch=None, **overrides):
     """influence_self of the MSE on train_batch at the query Batch, with `overrides` of the influence settings."""
     objective = Objective(forward, "mse")
-    return inf.influence_self(objective, params, train_batch, query, settings(**overrides), seed, minibatch)
+    return inf.influence_self(objective, params, train_batch, query, influence_settings(**overrides), seed, minibatch)
 
 
 def _centred_one_hot(y: torch.Tensor, C: int) -> torch.Tensor:
@@ -297,12 +294,12 @@ def test_duplicated_record_has_smaller_influence():
 
 
 def test_choose_method():
-    assert inf.choose_method(100, settings(method="auto", exact_max_params=100)) == "exact"
-    assert inf.choose_method(101, settings(method="auto", exact_max_params=100)) == "lissa"
-    assert inf.choose_method(10**9, settings(method="exact", exact_max_params=100)) == "exact"
-    assert inf.choose_method(1, settings(method="lissa", exact_max_params=100)) == "lissa"
+    assert inf.choose_method(100, influence_settings(method="auto", exact_max_params=100)) == "exact"
+    assert inf.choose_method(101, influence_settings(method="auto", exact_max_params=100)) == "lissa"
+    assert inf.choose_method(10**9, influence_settings(method="exact", exact_max_params=100)) == "exact"
+    assert inf.choose_method(1, influence_settings(method="lissa", exact_max_params=100)) == "lissa"
     with pytest.raises(LoodInputError, match="influence.method 'newton' unknown"):
-        settings(method="newton")
+        influence_settings(method="newton")
 
 
 def test_unknown_loss_is_an_actionable_error():
@@ -338,7 +335,7 @@ def _table_data():
 def test_influence_table_columns_determinism_and_methods_agree():
     X, y = _table_data()
     records = [3, 0, 17]
-    exact_settings = settings(method="exact", damping=1.0, lissa_scale=20.0, lissa_depth=300, lissa_repeats=1)
+    exact_settings = influence_settings(method="exact", damping=1.0, lissa_scale=20.0, lissa_depth=300, lissa_repeats=1)
     job = TrainingJob(X, y, ARCH, TRAINING, 11)
     a = inf.influence_table(job, records, exact_settings, device="cpu")
     b = inf.influence_table(job, records, exact_settings, device="cpu")
@@ -355,7 +352,7 @@ def test_influence_table_columns_determinism_and_methods_agree():
 def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
     X, y = _table_data()
     table = inf.influence_table(
-        TrainingJob(X, y, ARCH, TRAINING, 2), [3], settings(method="exact", damping=1.0), device="cpu"
+        TrainingJob(X, y, ARCH, TRAINING, 2), [3], influence_settings(method="exact", damping=1.0), device="cpu"
     )
     res = train.train_models(
         X,
@@ -383,7 +380,7 @@ def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
 def test_influence_table_rejects_bad_input():
     X, y = _table_data()
     with pytest.raises(LoodInputError, match=r"record indices \[30\] out of range"):
-        inf.influence_table(TrainingJob(X, y, ARCH, TRAINING, 0), [1, 30], settings(), device="cpu")
+        inf.influence_table(TrainingJob(X, y, ARCH, TRAINING, 0), [1, 30], influence_settings(), device="cpu")
     Xl, yl, params = _linear_problem()
     with pytest.raises(LoodInputError, match="influence.damping must be >= 0"):
         self_influence(_linear, params, Batch(Xl, yl), Batch(Xl, yl), damping=-1.0)
@@ -400,7 +397,7 @@ def test_influence_table_rejects_bad_input():
 def test_influence_settings_reject_lissa_values_out_of_range(bad, message):
     """The ranges live in InfluenceSettings (built for every use), not in the solvers."""
     with pytest.raises(LoodInputError, match=message):
-        settings(**bad)
+        influence_settings(**bad)
 
 
 # ----------------------------------------------------------------------------- the comparison table

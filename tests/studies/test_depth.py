@@ -18,7 +18,6 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.preprocessing import StandardScaler
-from test_analytic import arccos_nngp, rel_err
 
 from lood.analytic.divergence import lood_at_records
 from lood.analytic.gp import fit_gp, targets
@@ -34,6 +33,7 @@ from lood.studies import depth_networks, depth_nngp
 from lood.studies.depth_networks import NetworkOutputs
 
 from conftest import FASHION_DIR, ROOT
+from reference import arccos_nngp, rel_err
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 MODEL = {"depth": 2, "width": 64, "activation": "relu", "bias": False, "w_std": 2**0.5, "b_std": 0.0}

@@ -22,14 +22,11 @@ from lood.studies.groups import (
     with_copies,
 )
 
+from reference import rel_err
+
 RELU = Arch(depth=2, width=64, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
 BS = 2048
 SIGMA2 = 0.1
-
-
-def rel_err(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def refit_posterior(K_QS, K_QQ, K_SS, Y_S, sigma2):

@@ -310,7 +310,21 @@ class AuditSettings(_Section):
             )
 
 
+@dataclass(frozen=True)
+class CheckSettings(_Section):
+    """The gates on the in-models' learning and on sigma^2 at its grid's edge (config `checks`, docs/size.md)."""
+
+    min_learned: float
+    allow_untrained_networks: bool
+    allow_sigma2_at_edge: bool
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_learned <= 1:
+            raise LoodInputError(f"checks.min_learned must lie in [0, 1], got {self.min_learned}")
+
+
 SECTIONS: dict[str, type[_Section]] = {
+    "checks": CheckSettings,
     "training": Training,
     "nngp": NNGPSettings,
     "probes": ProbeSettings,

@@ -2,6 +2,7 @@ rule choose_sigma2:
     input:
         dataset="results/data/dataset.npz",
         in_logits=get_sigma2_inputs,
+        learning="results/{experiment}/nn/learning.csv",
     output:
         sigma2="results/{experiment}/nngp/sigma2.csv",
         curve="results/{experiment}/nngp/sigma2_curve.csv",
@@ -13,6 +14,7 @@ rule choose_sigma2:
         arch=get_arch,
         nngp=config["nngp"],
         loss=config["training"]["loss"],
+        checks=config["checks"],
     conda:
         "../envs/jax.yaml"
     script:

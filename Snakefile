@@ -30,6 +30,7 @@ include: "rules/group.smk"
 include: "rules/depth.smk"
 include: "rules/audit.smk"
 include: "rules/checks.smk"
+include: "rules/size.smk"
 
 
 rule all:

@@ -49,8 +49,11 @@ rule nngp_lood:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
         sigma2="results/{experiment}/nngp/sigma2.csv",
+        lr="results/{experiment}/nn/lr.csv",
+        in_logits=get_spread_inputs,
     output:
         lood="results/{experiment}/nngp/lood.csv",
+        spread="results/{experiment}/nngp/spread.csv",
     log:
         "logs/nngp/nngp_lood_{experiment}.log",
     benchmark:
@@ -58,6 +61,7 @@ rule nngp_lood:
     params:
         arch=get_arch,
         nngp=config["nngp"],
+        training=config["training"],
         seed=config["seed"],
     conda:
         "../envs/jax.yaml"

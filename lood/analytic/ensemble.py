@@ -129,7 +129,7 @@ def ensemble_variances(
 
 
 def logit_variance(logits: np.ndarray) -> np.ndarray:
-    """The in-models' across-seed variance of their logits per record, averaged over the C outputs: (models, q, C) → (q,)."""
+    """The in-models' across-seed variance of their logits per record, mean over the C outputs: (M, q, C) → (q,)."""
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 3 or len(logits) < 2:
         raise LoodInputError(f"logits must be (models >= 2, records, outputs), got {logits.shape}")

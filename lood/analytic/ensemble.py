@@ -33,7 +33,7 @@ def gd_time(
     batch_size: int,
     n: int,
     n_classes: int,
-    momentum: float = 0.0,
+    momentum: float,
     epoch_factors: Sequence[float] | None = None,
 ) -> float:
     """τ of the workflow's minibatch SGD on torch's MSELoss (a mean over the batch and the C outputs).

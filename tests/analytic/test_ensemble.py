@@ -117,7 +117,7 @@ def test_time_mapping_matches_minibatch_sgd_on_a_linear_model():
                 w -= lr * 2 / (len(B) * C) * Phi[B].T @ (Phi[B] @ w - Y[B])
         finals.append(Phi @ w)
     theta = Phi @ Phi.T
-    tau = gd_time(lr, epochs, b, n, C)
+    tau = gd_time(lr, epochs, b, n, C, 0.0)
     assert tau == pytest.approx(2 * lr * epochs / (b * C))
     mean, _ = ensemble_posterior(theta, theta, np.zeros((n, n)), np.zeros((n, n)), np.zeros(n), Y, tau)
     np.testing.assert_allclose(np.mean(finals, axis=0), mean, atol=0.02)

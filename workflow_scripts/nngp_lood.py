@@ -1,7 +1,7 @@
 import pandas as pd
 
+from lood.analytic.models import experiment_lood
 from lood.io import load_npz, save_csv
-from lood.studies.size import experiment_lood
 
 from _common import setup
 

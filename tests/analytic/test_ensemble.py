@@ -71,7 +71,7 @@ def test_the_ensemble_is_an_explicit_ensemble_of_linearised_networks():
     rng = np.random.default_rng(3)
     f0 = rng.multivariate_normal(np.zeros(len(both)), both, size=(6000, 2)).transpose(0, 2, 1)  # (S, n+q, C)
     fF, fQ = f0[:, :12].copy(), f0[:, 12:].copy()
-    tau, steps = 3.0, 600
+    tau, steps = 3.0, 3000
     h = tau / steps
     for _ in range(steps):  # gradient flow on the linearised network, df/dτ = −Θ (f_F − Y)
         r = fF - Y

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from lood.analytic.divergence import kl_lood
+from lood.analytic.models import gaussian_kl, model_lood_table, training_time
 from lood.analytic.tables import lood_table, prepare
 from lood.settings import Arch, Training
-from lood.studies.size import gaussian_kl, model_lood_table, size_summary, training_time
+from lood.studies.size import size_summary
 
 from conftest import snakemake
 

@@ -35,6 +35,8 @@ include: "rules/figures.smk"
 include: "rules/group.smk"
 include: "rules/depth.smk"
 include: "rules/audit.smk"
+include: "rules/checks.smk"
+include: "rules/size.smk"
 include: "rules/privacy.smk"
 include: "rules/report.smk"
 

@@ -1,4 +1,5 @@
-"""The config schema (schemas/config.schema.yaml): its enums, and its defaults, filled in every process.
+"""The config schema (schemas/config.schema.yaml): its enums, its defaults filled in every process, and `Section`,
+the frozen dataclass a config section becomes (lood.settings holds one per section).
 
 Snakemake's `validate(..., set_default=True)` is skipped inside cluster jobs since
 9.5 (snakemake issues #3614, #3921), so a SLURM job would miss every default the
@@ -9,8 +10,10 @@ the Snakefile calls it after `validate` on every run, local or remote.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -83,3 +86,38 @@ def check_auto(value: float | str, key: str) -> None:
         return
     if isinstance(value, str) or isinstance(value, bool) or not value > 0:
         raise LoodInputError(f"{key} must be a positive number or auto, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- sections as typed settings
+
+S = TypeVar("S", bound="Section")
+
+
+def _frozen(value: Any) -> Any:
+    """Lists become tuples so that settings are hashable."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Section:
+    """A config section as a frozen dataclass; SECTION names it in error messages."""
+
+    @classmethod
+    def from_config(cls: type[S], section: Mapping[str, Any], name: str | None = None) -> S:
+        """Build from a config section; every field must be present (defaults come from the schema)."""
+        names = [f.name for f in fields(cls)]
+        missing = [k for k in names if k not in section]
+        if missing:
+            where = name or cls.__name__
+            raise LoodInputError(f"config section {where} lacks {missing}; fill the schema's defaults first")
+        return cls(**{k: _frozen(section[k]) for k in names})
+
+    @classmethod
+    def from_schema(cls: type[S], **overrides: Any) -> S:
+        """The schema's defaults for this section, with `overrides` (for benchmarks and tests)."""
+        from lood.settings import SECTIONS  # the registry of every section class (lood.settings imports this one)
+
+        name = next(k for k, v in SECTIONS.items() if v is cls)
+        return cls.from_config(fill_defaults({name: dict(overrides)}, SCHEMA_PATH)[name], name)

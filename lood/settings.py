@@ -9,41 +9,12 @@ Snakemake's `validate` (or `lood.config.fill_defaults`) has filled the defaults 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
-from lood.config import SCHEMA_PATH, check_auto, check_choice, enum, fill_defaults
+from lood.config import Section as _Section
+from lood.config import check_auto, check_choice, enum
 from lood.errors import LoodInputError
-
-S = TypeVar("S", bound="_Section")
-
-
-def _frozen(value: Any) -> Any:
-    """Lists become tuples so that settings are hashable."""
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-@dataclass(frozen=True)
-class _Section:
-    """A config section as a frozen dataclass; SECTION names it in error messages."""
-
-    @classmethod
-    def from_config(cls: type[S], section: Mapping[str, Any], name: str | None = None) -> S:
-        """Build from a config section; every field must be present (defaults come from the schema)."""
-        names = [f.name for f in fields(cls)]
-        missing = [k for k in names if k not in section]
-        if missing:
-            where = name or cls.__name__
-            raise LoodInputError(f"config section {where} lacks {missing}; fill the schema's defaults first")
-        return cls(**{k: _frozen(section[k]) for k in names})
-
-    @classmethod
-    def from_schema(cls: type[S], **overrides: Any) -> S:
-        """The schema's defaults for this section, with `overrides` (for benchmarks and tests)."""
-        name = next(k for k, v in SECTIONS.items() if v is cls)
-        return cls.from_config(fill_defaults({name: dict(overrides)}, SCHEMA_PATH)[name], name)
 
 
 @dataclass(frozen=True)
@@ -345,7 +316,20 @@ class PrivacySettings(_Section):
             )
 
 
+class CheckSettings(_Section):
+    """The gates on the in-models' learning and on sigma^2 at its grid's edge (config `checks`, docs/size.md)."""
+
+    min_learned: float
+    allow_untrained_networks: bool
+    allow_sigma2_at_edge: bool
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_learned <= 1:
+            raise LoodInputError(f"checks.min_learned must lie in [0, 1], got {self.min_learned}")
+
+
 SECTIONS: dict[str, type[_Section]] = {
+    "checks": CheckSettings,
     "training": Training,
     "nngp": NNGPSettings,
     "probes": ProbeSettings,

@@ -56,6 +56,7 @@ localrules:
     fig_depth,
     fig_most_exposed,
     fig_privacy,
+    fig_size,
     audit,
     audit_report,
     report_landing,
@@ -78,6 +79,11 @@ def get_in_chunks(wildcards):
 def get_sigma2_inputs(wildcards):
     """In-model chunks when nngp.sigma2 is calibrate (it reads their training logits), else nothing."""
     return get_in_chunks(wildcards) if config["nngp"]["sigma2"] == "calibrate" else []
+
+
+def get_spread_inputs(wildcards):
+    """In-model chunks when nngp.spread is calibrate (it reads their logits on training and held-out records)."""
+    return get_in_chunks(wildcards) if config["nngp"]["spread"] == "calibrate" else []
 
 
 def get_out_groups(wildcards):

@@ -2,6 +2,7 @@ rule choose_sigma2:
     input:
         dataset="results/data/dataset.npz",
         in_logits=get_sigma2_inputs,
+        learning="results/{experiment}/nn/learning.csv",
     output:
         sigma2="results/{experiment}/nngp/sigma2.csv",
         curve="results/{experiment}/nngp/sigma2_curve.csv",
@@ -13,6 +14,7 @@ rule choose_sigma2:
         arch=get_arch,
         nngp=config["nngp"],
         loss=config["training"]["loss"],
+        checks=config["checks"],
     conda:
         "../envs/jax.yaml"
     script:
@@ -47,8 +49,11 @@ rule nngp_lood:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
         sigma2="results/{experiment}/nngp/sigma2.csv",
+        lr="results/{experiment}/nn/lr.csv",
+        in_logits=get_spread_inputs,
     output:
         lood="results/{experiment}/nngp/lood.csv",
+        spread="results/{experiment}/nngp/spread.csv",
     log:
         "logs/nngp/nngp_lood_{experiment}.log",
     benchmark:
@@ -56,6 +61,7 @@ rule nngp_lood:
     params:
         arch=get_arch,
         nngp=config["nngp"],
+        training=config["training"],
         seed=config["seed"],
     conda:
         "../envs/jax.yaml"

@@ -1,12 +1,21 @@
 import pandas as pd
 
-from lood.analytic.tables import lood_table
-from lood.io import save_csv
+from lood.analytic.models import experiment_lood
+from lood.io import load_npz, save_csv
 
-from _common import nngp_job
+from _common import setup
 
-log, nngp, sigma2, gp = nngp_job(snakemake)  # sigma2: chosen by rule choose_sigma2
-records = pd.read_csv(snakemake.input.records)["record"].to_numpy()
-table = lood_table(gp, records, nngp.auc_samples, snakemake.params.seed).assign(sigma2=sigma2)
-save_csv(snakemake.output.lood, table)
-log.info("KL-LOOD over %d records: median %.4g, max %.4g", len(table), table["kl"].median(), table["kl"].max())
+setup(snakemake)
+lood, spread = experiment_lood(
+    load_npz(snakemake.input.dataset),
+    pd.read_csv(snakemake.input.records)["record"].to_numpy(),
+    snakemake.params.arch,
+    snakemake.params.training,
+    snakemake.params.nngp,
+    snakemake.input.sigma2,
+    snakemake.input.lr,
+    [load_npz(f) for f in snakemake.input.in_logits],
+    snakemake.params.seed,
+)
+save_csv(snakemake.output.lood, lood)
+save_csv(snakemake.output.spread, spread)

@@ -20,8 +20,9 @@ labels, counts = np.unique(dataset["y"], return_counts=True)
 X = dataset["X"]
 log.info("dataset: X %s, records per class %s", X.shape, dict(zip(labels.tolist(), counts.tolist(), strict=True)))
 log.info(
-    "inputs (normalise: %s): values in [%.3g, %.3g], record norms median %.3g (min %.3g, max %.3g)",
+    "inputs (normalise: %s, applied: %s): values in [%.3g, %.3g], record norms median %.3g (min %.3g, max %.3g)",
     snakemake.params.data["normalise"],
+    dataset["normalise"],
     X.min(),
     X.max(),
     *np.percentile(np.linalg.norm(X, axis=1), [50, 0, 100]),

@@ -144,6 +144,28 @@ def choose_sigma2(curve: pd.DataFrame, rule: str) -> dict[str, float | str | boo
     }
 
 
+def sigma2_edge_gate(chosen: dict, nngp: NNGPSettings, allow: bool) -> str | None:
+    """None unless the rule's σ² is the first or last grid point; then the one message naming cause and fix.
+
+    Raises LoodInputError with it unless `allow` (checks.allow_sigma2_at_edge): a σ² on the edge means the
+    rule's optimum lies outside the grid, so the GP matched to the in-models is not the one reported.
+    """
+    if not chosen.get("at_edge"):
+        return None
+    side = "largest" if np.isclose(chosen["sigma2"], nngp.grid_max) else "smallest"
+    message = (
+        f"nngp.sigma2 {chosen['rule']} ended on the {side} sigma^2 of its grid ({chosen['sigma2']:.4g}; "
+        f"nngp.grid_min {nngp.grid_min:g}, grid_max {nngp.grid_max:g}): its optimum lies outside the grid, so "
+        "the NNGP is not matched to the in-models. Likely cause: in-models that barely learned "
+        "(results/<experiment>/nn/learning.csv) or inputs far from [0, 1] (set data.normalise: auto); else "
+        "widen nngp.grid_min / grid_max. To continue anyway, set checks.allow_sigma2_at_edge: true "
+        "(the report then says so first)."
+    )
+    if not allow:
+        raise LoodInputError(message)
+    return message
+
+
 def read_sigma2(table: pd.DataFrame) -> float:
     """The σ² of a sigma2.csv table (one row, column sigma2)."""
     if len(table) != 1 or "sigma2" not in table:
@@ -218,11 +240,19 @@ def _target(eig: KernelEigen, in_train_logits: np.ndarray | None) -> np.ndarray 
 
 
 def experiment_sigma2(
-    X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, in_train_logits: np.ndarray | None, loss: str
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: Arch,
+    nngp: NNGPSettings,
+    in_train_logits: np.ndarray | None,
+    loss: str,
+    allow_edge: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(sigma2.csv, sigma2_curve.csv): the σ² that nngp.sigma2 names, and the curve its rule minimised.
 
     A number is used as it is (curve: that one row). calibrate needs in_train_logits (models, n, C).
+    A rule's σ² on its grid's edge stops the run (``sigma2_edge_gate``) unless `allow_edge`; the table's
+    `gate` column then holds the message.
     """
     check_choice(loss, "loss", "training.loss")
     if nngp.rule == "fixed":
@@ -235,7 +265,8 @@ def experiment_sigma2(
             eig, nngp.rule, grid, _target(eig, in_train_logits) if nngp.rule == "calibrate" else None, loss
         )
         chosen = choose_sigma2(curve, nngp.rule)
-    return pd.DataFrame([chosen | {"loss": loss}]), curve
+    gate = sigma2_edge_gate(chosen, nngp, allow_edge)
+    return pd.DataFrame([chosen | {"loss": loss, "gate": gate or ""}]), curve
 
 
 def sensitivity(

@@ -67,20 +67,57 @@ def select_classes(
     return X, y
 
 
-def normalise_inputs(X: np.ndarray, normalise: str) -> np.ndarray:
-    """X under `data.normalise`: none; unit_norm (rows scaled to norm 1); standardise (features to mean 0, std 1).
+def resolved_normalise(X: np.ndarray, normalise: str, image: bool) -> str:
+    """The normalisation `data.normalise` names for this training set: `auto` resolved, the others as they are.
 
-    Statistics come from X itself (the training set). A constant feature is centred and left
-    unscaled; an all-zero row stays zero under unit_norm.
+    auto: `none` when every input already lies in [0, 1] (so [0, 1] images, the digits among them, are
+    left exactly as they are); otherwise `unit_range` for images (one range for all pixels, so 0..255
+    becomes 0..1 and the pixels keep their relative brightness) and `feature_range` for tables (each
+    feature its own range, so a feature in the thousands does not drown one in the hundredths).
     """
     check_choice(normalise, "normalise", "data.normalise")
+    if normalise != "auto":
+        return normalise
+    X = np.asarray(X, dtype=np.float64)
+    if X.size == 0 or (X.min() >= 0.0 and X.max() <= 1.0):
+        return "none"
+    return "unit_range" if image else "feature_range"
+
+
+def normalisation_stats(X: np.ndarray, normalise: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) of the affine normalisations from the training set X: X -> (X - offset) / scale.
+
+    standardise: feature means and standard deviations; feature_range: feature minima and ranges;
+    unit_range: the minimum and range of all entries. A constant feature (or X) keeps scale 1.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if normalise == "standardise":
+        lo, spread = X.mean(axis=0), X.std(axis=0)
+    elif normalise == "feature_range":
+        lo, spread = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+    elif normalise == "unit_range":
+        lo, spread = np.array(X.min()), np.array(X.max() - X.min())
+    else:
+        raise LoodInputError(f"normalisation {normalise!r} has no statistics (none and unit_norm act per row)")
+    return lo, np.where(spread > 0, spread, 1.0)
+
+
+def normalise_inputs(X: np.ndarray, normalise: str, image: bool = False) -> np.ndarray:
+    """X under `data.normalise` (statistics from X itself, the training set): docs/size.md lists the choices.
+
+    none; unit_norm (rows scaled to norm 1); standardise (features to mean 0, std 1); feature_range (each
+    feature to [0, 1]); unit_range (all entries together to [0, 1]); auto (``resolved_normalise``; `image`
+    says whether rows are images). A constant feature is centred and left unscaled; an all-zero row stays
+    zero under unit_norm.
+    """
+    normalise = resolved_normalise(X, normalise, image)
     X = np.asarray(X, dtype=np.float64)
     if normalise == "unit_norm":
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         return X / np.where(norms > 0, norms, 1.0)
-    if normalise == "standardise":
-        std = X.std(axis=0)
-        return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    if normalise in ("standardise", "feature_range", "unit_range"):
+        lo, scale = normalisation_stats(X, normalise)
+        return (X - lo) / scale
     return X.copy()
 
 
@@ -111,13 +148,15 @@ def prepare_dataset(cfg: dict, base_seed: int, source_path: str | Path | None = 
     X_source, y_source = X, y  # kept for the held-out records below
     X, y = select_classes(X, y, cfg.get("classes"), cfg.get("n_records"), base_seed)
     X_raw = X
-    X = normalise_inputs(X, cfg["normalise"])
     if shape is None or int(np.prod(shape)) != X.shape[1]:
         shape = (X.shape[1],)
+    normalise = resolved_normalise(X_raw, cfg["normalise"], image=len(shape) >= 2)
+    X = normalise_inputs(X_raw, normalise)
     # Held-out records (the depth study's test accuracy); nothing else reads them.
     X_test, y_test, test_source = held_out_records(X_source, y_source, cfg, base_seed, source_path)
-    X_test = normalise_held_out(X_test, X_raw, cfg["normalise"])
+    X_test = normalise_held_out(X_test, X_raw, normalise)
     return {
+        "normalise": np.asarray(normalise),
         "X": X,
         "y": y,
         "image_shape": np.asarray(shape, dtype=np.int64),
@@ -133,13 +172,13 @@ def prepare_dataset(cfg: dict, base_seed: int, source_path: str | Path | None = 
 
 
 def normalise_held_out(X_test: np.ndarray, X_train_raw: np.ndarray, normalise: str) -> np.ndarray:
-    """Held-out rows under `data.normalise` with the training set's statistics (standardise: its mean and std)."""
-    check_choice(normalise, "normalise", "data.normalise")
+    """Held-out rows under `data.normalise` with the training set's statistics (auto resolved on the training set)."""
     X_test = np.asarray(X_test, dtype=np.float64)
-    if normalise == "standardise":
-        X_train_raw = np.asarray(X_train_raw, dtype=np.float64)
-        std = X_train_raw.std(axis=0)
-        return (X_test - X_train_raw.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    normalise = resolved_normalise(X_train_raw, normalise, image=False) if normalise == "auto" else normalise
+    check_choice(normalise, "normalise", "data.normalise")
+    if normalise in ("standardise", "feature_range", "unit_range"):
+        lo, scale = normalisation_stats(X_train_raw, normalise)
+        return (X_test - lo) / scale
     return normalise_inputs(X_test, normalise)  # none and unit_norm act on each row alone
 
 

@@ -269,6 +269,7 @@ def load_npz_source(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[int
                 "Save it with np.savez(path, X=..., y=...)"
             )
         X, y = f["X"], f["y"]
+        stored_shape = tuple(int(v) for v in f["image_shape"]) if "image_shape" in f.files else None
     if X.ndim < 2:
         raise LoodInputError(f"dataset file {path}: X must have one row per record (2+ dims), got shape {X.shape}")
     if y.ndim != 1 or len(y) != len(X):
@@ -286,5 +287,5 @@ def load_npz_source(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[int
             )
     elif not np.issubdtype(y.dtype, np.integer):
         raise LoodInputError(f"dataset file {path}: y must hold integer class labels, got dtype {y.dtype}")
-    shape = tuple(X.shape[1:]) if X.ndim > 2 else None
+    shape = tuple(X.shape[1:]) if X.ndim > 2 else stored_shape  # an image_shape array saved beside X counts too
     return X.reshape(len(X), -1).astype(np.float64), y.astype(np.int64), shape

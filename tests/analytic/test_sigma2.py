@@ -206,13 +206,53 @@ def test_settings_accept_a_number_or_a_rule_and_choose_passes_a_number_through()
         NNGPSettings.from_config(base | {"sigma2": -1.0})
     arch = Arch(depth=1, width=8, activation="relu", bias=False, w_std=1.4, b_std=0.0)
     X, y = np.random.default_rng(0).uniform(size=(12, 4)), np.arange(12) % 2
-    chosen, curve = experiment_sigma2(X, y, arch, NNGPSettings.from_config(base | {"sigma2": 0.2}), None, "mse")
+    chosen, curve = experiment_sigma2(X, y, arch, NNGPSettings.from_config(base | {"sigma2": 0.2}), None, "mse", False)
     assert chosen.iloc[0][["sigma2", "rule", "loss"]].tolist() == [0.2, "fixed", "mse"] and len(curve) == 1
     chosen, curve = experiment_sigma2(
-        X, y, arch, NNGPSettings.from_config(base | {"sigma2": "marginal_likelihood"}), None, "mse"
+        X, y, arch, NNGPSettings.from_config(base | {"sigma2": "marginal_likelihood"}), None, "mse", True
     )
     assert chosen.iloc[0]["rule"] == "marginal_likelihood" and len(curve) == 5
     with pytest.raises(LoodInputError, match="calibrate needs"):
-        experiment_sigma2(X, y, arch, NNGPSettings.from_config(base | {"sigma2": "calibrate"}), None, "mse")
+        experiment_sigma2(X, y, arch, NNGPSettings.from_config(base | {"sigma2": "calibrate"}), None, "mse", False)
     with pytest.raises(LoodInputError, match="logits_train"):
         stack_train_logits([{"logits_record": np.zeros((2, 3, 2))}])
+
+
+def test_a_planted_sigma2_at_the_grids_edge_stops_the_run_unless_allowed():
+    """In-models whose mean logits are 0 (they learned nothing) pull calibrate to the largest σ²."""
+    from lood.analytic.sigma2 import experiment_sigma2
+    from lood.settings import Arch, NNGPSettings
+
+    nngp = NNGPSettings.from_config(
+        {
+            "sigma2": "calibrate",
+            "all_records": True,
+            "auc_samples": 100,
+            "block_size": 64,
+            "grid_min": 1e-3,
+            "grid_max": 1.0,
+            "grid_points": 7,
+        }
+    )
+    arch = Arch(depth=1, width=8, activation="relu", bias=False, w_std=1.4, b_std=0.0)
+    rng = np.random.default_rng(3)
+    X, y = rng.uniform(size=(20, 4)), np.arange(20) % 2
+    flat = 1e-3 * rng.normal(size=(5, 20, 2))
+    with pytest.raises(LoodInputError) as err:
+        experiment_sigma2(X, y, arch, nngp, flat, "mse", False)
+    assert "largest sigma^2 of its grid" in str(err.value) and "checks.allow_sigma2_at_edge: true" in str(err.value)
+    chosen, _ = experiment_sigma2(X, y, arch, nngp, flat, "mse", True)
+    assert chosen["sigma2"].iloc[0] == pytest.approx(1.0) and "largest" in chosen["gate"].iloc[0]
+    # In-models that fit the labels exactly pull it to the smallest: stopped too.
+    exact = np.broadcast_to(np.eye(2)[y] - 0.5, (5, 20, 2))
+    with pytest.raises(LoodInputError, match="smallest sigma\\^2"):
+        experiment_sigma2(X, y, arch, nngp, exact, "mse", False)
+    # An interior optimum passes: the mean of a GP fit at σ² = 0.1 as the planted in-model mean.
+    from lood.analytic.gp import targets
+    from lood.analytic.kernel import kernel_and_diag
+
+    K, _ = kernel_and_diag(X, None, arch, 64)
+    Y = targets(y, None)
+    mid = K @ np.linalg.solve(K + 0.1 * np.eye(20), Y)
+    chosen, _ = experiment_sigma2(X, y, arch, nngp, np.broadcast_to(mid, (5, 20, 2)), "mse", False)
+    assert chosen["sigma2"].iloc[0] == pytest.approx(0.1) and chosen["gate"].iloc[0] == ""

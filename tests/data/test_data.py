@@ -265,7 +265,10 @@ def test_normalise_against_independent_computations():
     np.testing.assert_allclose(
         normalise_inputs(X, "standardise"), StandardScaler().fit_transform(X), rtol=1e-10, atol=1e-12
     )
-    with pytest.raises(LoodInputError, match="data.normalise 'l2' unknown; allowed: none, unit_norm, standardise"):
+    with pytest.raises(
+        LoodInputError,
+        match="data.normalise 'l2' unknown; allowed: auto, none, unit_norm, standardise, feature_range, unit_range",
+    ):
         normalise_inputs(X, "l2")
 
 
@@ -437,3 +440,31 @@ def test_garbage_npz_is_named_as_not_a_zip(tmp_path):
     with pytest.raises(LoodInputError, match=r"not a valid \.npz \(zip\) file") as exc:
         load_npz_source(bad)
     assert "pickle" not in str(exc.value)
+
+
+def test_auto_normalisation_leaves_unit_inputs_exactly_and_brings_raw_ones_to_unit_range():
+    from sklearn.preprocessing import MinMaxScaler
+
+    from lood.data.prepare import normalise_held_out, resolved_normalise
+
+    rng = np.random.default_rng(5)
+    unit = rng.uniform(size=(30, 16))
+    assert resolved_normalise(unit, "auto", image=True) == "none"
+    np.testing.assert_array_equal(normalise_inputs(unit, "auto", image=True), unit)  # identical, not close
+    pixels = rng.integers(0, 256, size=(30, 16)).astype(float)
+    pixels[0, 0], pixels[1, 1] = 0, 255
+    assert resolved_normalise(pixels, "auto", image=True) == "unit_range"
+    np.testing.assert_allclose(normalise_inputs(pixels, "auto", image=True), pixels / 255, rtol=1e-15)
+    table = rng.normal(size=(30, 5)) * np.array([1e3, 1.0, 1e-2, 50.0, 7.0]) + 3.0
+    assert resolved_normalise(table, "auto", image=False) == "feature_range"
+    np.testing.assert_allclose(normalise_inputs(table, "auto"), MinMaxScaler().fit_transform(table), atol=1e-12)
+    held = rng.normal(size=(4, 5)) * np.array([1e3, 1.0, 1e-2, 50.0, 7.0])
+    np.testing.assert_allclose(
+        normalise_held_out(held, table, "feature_range"), MinMaxScaler().fit(table).transform(held), atol=1e-12
+    )
+    # The digits source is in [0, 1]: at the new default its dataset is the one `none` gave.
+    cfg = data_cfg(source="digits", classes=[3, 5], n_records=60)
+    auto, none = prepare_dataset(cfg | {"normalise": "auto"}, 2), prepare_dataset(cfg | {"normalise": "none"}, 2)
+    np.testing.assert_array_equal(auto["X"], none["X"])
+    np.testing.assert_array_equal(auto["X_test"], none["X_test"])
+    assert str(auto["normalise"]) == "none"

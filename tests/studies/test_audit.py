@@ -316,7 +316,7 @@ def test_marginal_likelihood_on_all_records_is_the_study_rule():
     X, y = multiclass(150, 6, 3, 7)
     nngp = nngp_settings("marginal_likelihood")
     chosen = audit.marginal_likelihood_sigma2(X, y, ARCH, nngp, 1000)
-    study = s2.experiment_sigma2(X, y, ARCH, nngp, None, "mse")[0].iloc[0]
+    study = s2.experiment_sigma2(X, y, ARCH, nngp, None, "mse", True)[0].iloc[0]
     assert chosen["sigma2"] == study["sigma2"] and chosen["records"] == 150
     assert list(audit.sigma2_subset(10, 4)) == [0, 3, 6, 9]
 

@@ -163,7 +163,7 @@ def test_marginal_likelihood_sigma2_per_depth_is_the_workflows_rule(small):
         arch = depth_nngp.variant_arch(MODEL, {"activation": "relu", "w_std": 2**0.5}, d)
         settings = study(sigma2="marginal_likelihood", sigma2_scale="absolute", sigma2_others=[])
         rows, _ = depth_nngp.sweep_point(small, np.array([1, 2, 3]), arch, settings, nn, "mse", 0)
-        chosen, _ = experiment_sigma2(X, y, arch, nn, None, "mse")
+        chosen, _ = experiment_sigma2(X, y, arch, nn, None, "mse", True)
         absolute = [r for r in rows if r["sigma2_scale"] == "absolute"]
         assert len(absolute) == 1 and absolute[0]["sigma2"] == chosen["sigma2"].iloc[0]
         assert absolute[0]["sigma2_rule"] == "marginal_likelihood"

@@ -294,8 +294,12 @@ class AuditSettings(_Section):
     sigma2_records: int
     top: int
     progress_seconds: float
+    memory_gb: float | None
+    scratch: str | None
 
     def __post_init__(self) -> None:
+        if self.memory_gb is not None and not self.memory_gb > 0:
+            raise LoodInputError(f"audit.memory_gb must be null or a number > 0, got {self.memory_gb}")
         if isinstance(self.sigma2, str):
             check_choice(self.sigma2, "sigma2_rule", "audit.sigma2")
         elif self.sigma2 is not None and not self.sigma2 >= 0:

@@ -296,6 +296,7 @@ class AuditSettings(_Section):
     progress_seconds: float
     memory_gb: float | None
     scratch: str | None
+    device: str
 
     def __post_init__(self) -> None:
         if self.memory_gb is not None and not self.memory_gb > 0:

@@ -228,7 +228,7 @@ def _inverse(pf, z, bufs, reader, log, every) -> tuple[np.ndarray, np.ndarray]:
             W[rows] = torch.linalg.solve_triangular(Bt[: m1 - m0], W[rows], upper=False)
             if m1 < n:
                 W[m1 - c0 :].addmm_(Bt[m1 - m0 :], W[rows], alpha=-1.0)
-        p_diag[c0:c1] = (W * W).sum(0).numpy()
+        p_diag[c0:c1] = torch.linalg.vector_norm(W, dim=0).square().numpy()  # no n x w temporary
         alpha[c0:c1] = (W.T @ zt[c0:]).numpy()
         del W
         done += work[j]

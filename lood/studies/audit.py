@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lood.analytic import gp_inplace, gp_outofcore
+from lood.analytic import gp_device, gp_inplace, gp_outofcore
 from lood.analytic.auc_exact import nngp_auc_exact
 from lood.analytic.divergence import lood_at_records
 from lood.analytic.gp import targets
@@ -180,7 +180,23 @@ def audit(
     every = float(settings.progress_seconds)
     if arch.activation == "relu":
         info["relu_kernel"] = relu_path(arch, d, workers) if n * n >= MEASURE_ENTRIES else "closed_form"
-    if route["route"] == "in_memory":
+    device = gp_device.device_choice(settings.device)
+    if device is not None:
+        device_need, device_free = gp_device.device_bytes(n, block), gp_device.device_free_bytes(device)
+        if device_need > device_free:
+            if log:
+                log.info(
+                    "the device %s has %.1f GB free, the audit needs %.1f GB there: the CPU route instead",
+                    device,
+                    device_free / 1e9,
+                    device_need / 1e9,
+                )
+            device = None
+    info["device"] = str(device) if device is not None else "cpu"
+    if device is not None:
+        info["route"] = f"device ({device})"
+        fit, K_diag, info["seconds_kernel"] = gp_device.fit_on_device(X, Y, arch, sigma2, block, device, log, every)
+    elif route["route"] == "in_memory":
         fit, K_diag, info["seconds_kernel"], info["seconds_kernel_cpu"] = _in_memory(
             X, arch, block, Y, sigma2, threads, log, every
         )

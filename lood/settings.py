@@ -292,6 +292,7 @@ class AuditSettings(_Section):
     experiment: str | None
     sigma2: float | str | None
     sigma2_records: int
+    calibrate_models: int
     top: int
     progress_seconds: float
     memory_gb: float | None

@@ -1,10 +1,18 @@
-# The training-free audit (docs/audit.md): `snakemake --cores all audit`. Reads only the shared
-# data stage; no network is trained and no records/training settings are used.
+# The audit (docs/audit.md): `snakemake --cores all audit`. Reads only the shared data stage and,
+# when its sigma^2 rule is calibrate, the experiment's step size: it then trains
+# audit.calibrate_models in-models; otherwise no network is trained.
+
+
+def audit_calibrates():
+    """Whether the audit's sigma^2 rule is calibrate: it then trains audit.calibrate_models in-models."""
+    value = config["audit"]["sigma2"]
+    return (config["nngp"]["sigma2"] if value is None else value) == "calibrate"
 
 
 rule audit_lood:
     input:
         dataset="results/data/dataset.npz",
+        lr=(f"results/{get_audit_experiment()}/nn/lr.csv" if audit_calibrates() else []),
     output:
         lood_all="results/audit/lood_all.csv",
         info="results/audit/audit_info.json",
@@ -17,6 +25,10 @@ rule audit_lood:
         arch=get_audit_arch(),
         nngp=config["nngp"],
         audit=config["audit"],
+        training=config["training"],
+        seed=config["seed"],
+    resources:
+        gpu=0,  # profiles/slurm sets 1 where the partition has GPUs (the preflight drops it where none)
     conda:
         "../envs/jax.yaml"
     script:

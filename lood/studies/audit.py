@@ -29,21 +29,24 @@ from lood.analytic.sigma2 import choose_sigma2, objective_curve, sigma2_grid
 from lood.analytic.spectral import eigen
 from lood.errors import LoodInputError
 from lood.runtime.progress import Progress
-from lood.settings import Arch, AuditSettings, NNGPSettings
-from lood.studies import audit_memory
+from lood.settings import Arch, AuditSettings, NNGPSettings, Training
+from lood.studies import audit_memory, audit_sigma2
 
 # ----------------------------------------------------------------------------- σ²
 
 
-def sigma2_choice(audit: AuditSettings, nngp: NNGPSettings) -> tuple[float | str, str]:
-    """(a number, or "marginal_likelihood") and a sentence saying where it came from.
+def sigma2_choice(audit: AuditSettings, nngp: NNGPSettings, can_train: bool = False) -> tuple[float | str, str]:
+    """(a number, "calibrate" or "marginal_likelihood") and a sentence saying where it came from.
 
-    audit.sigma2 overrides nngp.sigma2. calibrate needs the in-models' logits, which an audit
-    never trains: it falls back to marginal_likelihood, the training-free rule, and says so.
+    audit.sigma2 overrides nngp.sigma2. calibrate trains audit.calibrate_models in-models
+    (lood.studies.audit_sigma2); without training settings (can_train False) it falls back to
+    marginal_likelihood, the training-free rule, and says so.
     """
     value, key = (audit.sigma2, "audit.sigma2") if audit.sigma2 is not None else (nngp.sigma2, "nngp.sigma2")
     if not isinstance(value, str):
         return float(value), f"{key} = {float(value):g} (a number from the config)"
+    if value == "calibrate" and can_train:
+        return value, f"{key} = calibrate, from {audit.calibrate_models} in-models trained on all records"
     if value == "calibrate":
         return "marginal_likelihood", (
             f"{key} is calibrate, which needs trained in-models; the audit trains none and uses the "
@@ -101,13 +104,16 @@ def audit(
     threads: int,
     available: int,
     log: logging.Logger | None,
+    training: Training | None = None,
+    seed: int = 0,
 ) -> AuditResult:
     """KL, mean-distance LOOD and NNGP AUC at Q = {z} of every record, from one factorisation.
 
     available: bytes of memory the run may take (lood.studies.audit_memory.available_bytes(), capped by
     audit.memory_gb). Where the n x n matrix fits, it is factorised in place (lood.analytic.gp_inplace);
     else it streams through a scratch file in audit.scratch (lood.analytic.gp_outofcore); a run
-    that fits neither stops before any work with a message naming the bytes it needs.
+    that fits neither stops before any work with a message naming the bytes it needs. training and
+    seed: the experiment's training settings (lr resolved) and base seed, for σ² by calibrate.
     """
     from threadpoolctl import threadpool_limits
 
@@ -156,23 +162,21 @@ def audit(
             else "",
         )
 
-    rule, note = sigma2_choice(settings, nngp)
+    rule, note = sigma2_choice(settings, nngp, training is not None)
     openblas_threads = gp_inplace.blas_threads(n, int(threads), log)
     t = time.perf_counter()
-    if rule == "marginal_likelihood":
+    if isinstance(rule, str):
         with threadpool_limits(limits=openblas_threads, user_api="blas"):
-            chosen = marginal_likelihood_sigma2(X, y, arch, nngp, settings.sigma2_records)
-        sigma2 = chosen["sigma2"]
-        note += f"; maximised on {chosen['records']:,} of {n:,} records" + (" (all)" if chosen["records"] == n else "")
-        if chosen["at_edge"]:
+            sigma2, extra = audit_sigma2.audit_sigma2(X, y, arch, nngp, settings, rule, training, seed, log)
+        note += f"; on {extra['sigma2_records']:,} of {n:,} records" + (
+            " (all)" if extra["sigma2_records"] == n else ""
+        )
+        if extra["sigma2_at_edge"]:
             note += "; the optimum lies on the edge of the grid nngp.grid_min..grid_max: widen it"
+        info |= extra
     else:
         sigma2 = float(rule)
-    info |= {
-        "sigma2": sigma2,
-        "sigma2_rule": "marginal_likelihood" if isinstance(rule, str) else "fixed",
-        "sigma2_note": note,
-    }
+    info |= {"sigma2": sigma2, "sigma2_rule": rule if isinstance(rule, str) else "fixed", "sigma2_note": note}
     info["seconds_sigma2"] = time.perf_counter() - t
     if log:
         log.info("sigma2 = %.6g: %s (%.1f s)", sigma2, note, info["seconds_sigma2"])

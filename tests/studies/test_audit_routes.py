@@ -43,7 +43,9 @@ def test_out_of_core_audit_matches_the_in_memory_audit(tmp_path):
     budget = audit_memory.outofcore_bytes(n, d, 96, 2, 600)
     assert budget < audit_memory.bytes_needed(n, d, 96, 2)
     res = audit.audit(X, y, ARCH, NNGP, settings(memory_gb=budget / 1e9, scratch=str(tmp_path)), 2, 10**12, None)
-    assert res.info["route"] == "out_of_core" and res.info["panel_width"] == 576  # 600 rounded down to 6 blocks: 3 panels
+    assert (
+        res.info["route"] == "out_of_core" and res.info["panel_width"] == 576
+    )  # 600 rounded down to 6 blocks: 3 panels
     assert_same_audit(ref, res, 1e-9)
     assert list(tmp_path.iterdir()) == []  # the scratch file is gone
 

@@ -414,7 +414,7 @@ def bench_case(
                 env = child_env("default", len(os.sched_getaffinity(0)))
             extra = [str(memory_gb)] if memory_gb is not None and kind == "audit" else []
             rc, out = run_child([kind, str(path), str(depth), sigma2, str(block), *extra], env, 7200)
-            print(f"  {label}:")
+            print(f"  {label}:" if kind == "current" or memory_gb is None else "  the audit (lood.studies.audit):")
             for line in out.strip().splitlines():
                 print(f"    {line}")
             if rc != 0:
@@ -486,7 +486,7 @@ def main() -> None:
     if args.only in (None, "f"):
         n = 3000 if args.quick else 60_000
         found = fashion_found(args.fashion)
-        memory_gb = 0.4 if args.quick else 18.0
+        memory_gb = 0.48 if args.quick else 18.0
         print(
             f"(f) the audit of all n={n:,} x 784, C=10: {'Fashion-MNIST' if found else 'synthetic'}, "
             f"audit.memory_gb = {memory_gb:g} (config/fashion_audit_full.yaml), sigma2 by marginal likelihood on 4,000"

@@ -3,16 +3,15 @@
 # audit.calibrate_models in-models; otherwise no network is trained.
 
 
-def audit_calibrates():
-    """Whether the audit's sigma^2 rule is calibrate: it then trains audit.calibrate_models in-models."""
-    value = config["audit"]["sigma2"]
-    return (config["nngp"]["sigma2"] if value is None else value) == "calibrate"
-
-
 rule audit_lood:
     input:
         dataset="results/data/dataset.npz",
-        lr=(f"results/{get_audit_experiment()}/nn/lr.csv" if audit_calibrates() else []),
+        # calibrate (audit.sigma2, else nngp.sigma2) trains audit.calibrate_models in-models at the experiment's step
+        lr=(
+            f"results/{get_audit_experiment()}/nn/lr.csv"
+            if (config["audit"]["sigma2"] or config["nngp"]["sigma2"]) == "calibrate"
+            else []
+        ),
     output:
         lood_all="results/audit/lood_all.csv",
         info="results/audit/audit_info.json",

@@ -6,8 +6,8 @@ use_safe_core()  # OpenBLAS reads OPENBLAS_CORETYPE once, when NumPy loads it: b
 
 import json  # noqa: E402
 
-from lood.io import atomic_path, load_npz, save_csv  # noqa: E402
 from lood.empirical.step_size import resolved  # noqa: E402
+from lood.io import atomic_path, load_npz, save_csv  # noqa: E402
 from lood.settings import Arch, AuditSettings, NNGPSettings, Training  # noqa: E402
 from lood.studies import audit_memory  # noqa: E402
 from lood.studies.audit import audit  # noqa: E402

@@ -87,3 +87,22 @@ def test_bad_input_is_named(tmp_path):
         gp_outofcore.fit_outofcore(filler(K), 20, np.ones((19, 2)), 0.1, np.diag(K), 8, tmp_path, 1, None, 1.0)
     with pytest.raises(LoodInputError, match="sigma2 must be >= 0"):
         gp_outofcore.fit_outofcore(filler(K), 20, np.ones((20, 2)), -1.0, np.diag(K), 8, tmp_path, 1, None, 1.0)
+
+
+def test_relu_kernel_path_is_measured_once_and_both_paths_agree(monkeypatch):
+    from lood.analytic import kernel
+    from lood.settings import Arch
+
+    arch = Arch(depth=3, width=1, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
+    X = np.random.default_rng(5).random((150, 9))
+    closed, _ = kernel.kernel_and_diag(X, None, arch, 64)  # below MEASURE_ENTRIES: the closed form
+    monkeypatch.setattr(kernel, "MEASURE_ENTRIES", 100)
+    monkeypatch.setattr(kernel, "_PROBE", 64)
+    monkeypatch.setattr(kernel, "RELU_PATHS", {})
+    path = kernel.relu_path(arch, 9, 2)
+    assert path in ("closed_form", "stax") and kernel.RELU_PATHS == {(arch.kernel_key, 9, 2): path}
+    for forced in ("stax", "closed_form"):  # whichever the machine picks, the kernel is the same
+        kernel.RELU_PATHS[(arch.kernel_key, 9, kernel._n_workers())] = forced
+        K, diag = kernel.kernel_and_diag(X, None, arch, 64)
+        np.testing.assert_allclose(K, closed, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(diag, np.diag(closed), rtol=1e-12)

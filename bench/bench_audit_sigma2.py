@@ -7,7 +7,12 @@ training records). Prints σ² by: the workflow's calibrate (100 in-models), the
 audit's training-free rule); then the top-1% and top-10% overlaps of the KL-LOOD of every record
 between them (the audit's closed form at Q = {z}, one eigendecomposition).
 
+With --fashion N instead: the audit itself (lood.studies.audit, σ² by calibrate from 4 in-models
+trained on all N records, the config.yaml model and training with lr auto) on N Fashion-MNIST
+training records (10 classes, seeded subset); prints its σ² rules and their top-1% overlap.
+
 Usage: .venv/bin/python bench/bench_audit_sigma2.py [--results /work/main/results] [--experiment relu]
+       .venv/bin/python bench/bench_audit_sigma2.py --fashion 4000
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "results")
     ap.add_argument("--experiment", default="relu")
     ap.add_argument("--models", type=int, default=4)
+    ap.add_argument("--fashion", type=int, help="run the audit on this many Fashion-MNIST records instead")
     args = ap.parse_args()
+    if args.fashion:
+        fashion(args.fashion, args.models)
+        return
     data = load_npz(args.results / "data" / "dataset.npz")
     X, y = data["X"].reshape(len(data["X"]), -1), data["y"]
     arch = Arch(depth=2, width=1, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
@@ -71,6 +80,41 @@ def main() -> None:
         for i in range(len(names)):
             for j in range(i + 1, len(names)):
                 print(f"  {names[i]} vs {names[j]}: {top_overlap(kl[names[i]], kl[names[j]], frac):.2f}")
+
+
+def fashion(n: int, models: int) -> None:
+    """The audit with σ² by calibrate on n Fashion-MNIST records: its rules' σ² and top-1% overlaps."""
+    import time
+    from dataclasses import replace
+
+    from lood.empirical.step_size import lr_table
+    from lood.settings import Arch, AuditSettings, NNGPSettings, Training
+    from lood.studies import audit_memory
+    from lood.studies.audit import audit
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_audit import FASHION_DEFAULT, fashion_subset
+
+    X, y = fashion_subset(FASHION_DEFAULT, n)
+    X = X.reshape(len(X), -1)
+    arch = Arch(depth=2, width=128, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
+    training = Training.from_schema(lr="auto", loss="mse", n_in=100, n_out=100, epochs=60, batch_size=64)  # config.yaml
+    training = replace(training, lr=float(lr_table(X, y, arch, training, 2024)["lr"].iloc[0]))
+    nngp = NNGPSettings.from_schema(sigma2="calibrate")
+    settings = AuditSettings.from_schema(calibrate_models=models, sigma2_records=4000, device="cpu")
+    t = time.perf_counter()
+    res = audit(X, y, arch, nngp, settings, 2, audit_memory.available_bytes(), None, training, 2024)
+    i = res.info
+    print(
+        f"Fashion-MNIST n={n:,}, d={X.shape[1]}, C={i['classes']}; depth 2 ReLU width 128, MSE, lr {training.lr:.4g} "
+        f"(auto), {training.epochs} epochs; {models} in-models; sigma2 on {i['sigma2_records']:,} records; "
+        f"{time.perf_counter() - t:.0f} s"
+    )
+    for r in i["sigma2_rules"]:
+        print(
+            f"  {r['rule']:20s} sigma2 = {r['sigma2']:.4g}{' (grid edge)' if r['at_edge'] else ''}; top-1% "
+            f"({r['top1_records']} records) overlap with {i['sigma2_rule']}: {r['top1_overlap_with_chosen']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ class PanelFile:
         fd, self.path = tempfile.mkstemp(prefix="lood_panels_", suffix=".f64", dir=folder)
         self.fd = fd
         os.ftruncate(fd, pos)
+        # Unlinked at once: the open descriptor keeps the data, and a killed run leaves no 8 n²/2-byte file behind.
+        os.unlink(self.path)
 
     def write(self, j: int, panel: np.ndarray) -> None:
         """Store panel j (rows c0..n, C order)."""
@@ -84,9 +86,8 @@ class PanelFile:
         return out
 
     def close(self) -> None:
-        """Close and delete the file."""
+        """Close the file (already unlinked: its space is freed now)."""
         os.close(self.fd)
-        os.unlink(self.path)
 
 
 def _stream(pf: PanelFile, items: list[tuple[int, int]], bufs: list[np.ndarray], pool) -> Iterator[np.ndarray]:

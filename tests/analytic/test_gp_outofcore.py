@@ -53,7 +53,8 @@ def test_panel_file_round_trip_and_size(tmp_path):
     panels = [rng.standard_normal((n - c0, c1 - c0)) for c0, c1 in pf.bounds]
     for j, p in enumerate(panels):
         pf.write(j, p)
-    assert os.path.getsize(pf.path) == gp_outofcore.disk_bytes(n, w) == 8 * sum(p.size for p in panels)
+    assert os.fstat(pf.fd).st_size == gp_outofcore.disk_bytes(n, w) == 8 * sum(p.size for p in panels)
+    assert os.listdir(tmp_path) == []  # unlinked at once: a killed run leaves nothing behind
     buf = np.empty(n * w)
     for j, (c0, _) in enumerate(pf.bounds):
         for row0 in (c0, min(c0 + 3, n - 1), n - 1):

@@ -16,10 +16,19 @@
     config/fashion_audit.yaml) when its idx files are found, else synthetic data of that shape;
     σ² by the marginal likelihood on 4,000 records, as the config. Same printout as (c).
 
+(e) n = 20,000 x 784, C = 10 (Fashion-MNIST): the out-of-core route (panels of 4,096) against the
+    in-memory one on the same data and σ²: largest relative difference of KL, mean distance and
+    AUC, and whether the top 1% by KL is in the same order (else the records that moved).
+(f) all n = 60,000 Fashion-MNIST training records with audit.memory_gb = 18, as
+    config/fashion_audit_full.yaml: the route, phases, wall time and peak RSS (run it alone:
+    it needs >= 21 GB available and both cores for about half an hour).
+Floors are measured with the library doing the work: torch's matmul for the audit's algebra,
+NumPy's for SciPy's dpotrf in (b).
+
 Each heavy case runs in a child process (its own peak RSS, and the BLAS setting chosen before
 NumPy loads). Run (d) alone on an otherwise idle machine: it takes 15 GB and all cores for minutes.
 
-Usage: .venv/bin/python bench/bench_audit.py [--only a|b|c|d] [--quick] [--fashion DIR]
+Usage: .venv/bin/python bench/bench_audit.py [--only a|b|c|d|e|f] [--quick] [--fashion DIR]
        .venv/bin/python bench/bench_audit.py --write-synthetic resources/synthetic_audit.npz
 """
 

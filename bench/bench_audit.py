@@ -16,10 +16,19 @@
     config/fashion_audit.yaml) when its idx files are found, else synthetic data of that shape;
     σ² by the marginal likelihood on 4,000 records, as the config. Same printout as (c).
 
+(e) n = 20,000 x 784, C = 10 (Fashion-MNIST): the out-of-core route (panels of 4,096) against the
+    in-memory one on the same data and σ²: largest relative difference of KL, mean distance and
+    AUC, and whether the top 1% by KL is in the same order (else the records that moved).
+(f) all n = 60,000 Fashion-MNIST training records with audit.memory_gb = 18, as
+    config/fashion_audit_full.yaml: the route, phases, wall time and peak RSS (run it alone:
+    it needs >= 21 GB available and both cores for about half an hour).
+Floors are measured with the library doing the work: torch's matmul for the audit's algebra,
+NumPy's for SciPy's dpotrf in (b).
+
 Each heavy case runs in a child process (its own peak RSS, and the BLAS setting chosen before
 NumPy loads). Run (d) alone on an otherwise idle machine: it takes 15 GB and all cores for minutes.
 
-Usage: .venv/bin/python bench/bench_audit.py [--only a|b|c|d] [--quick] [--fashion DIR]
+Usage: .venv/bin/python bench/bench_audit.py [--only a|b|c|d|e|f] [--quick] [--fashion DIR]
        .venv/bin/python bench/bench_audit.py --write-synthetic resources/synthetic_audit.npz
 """
 
@@ -60,18 +69,34 @@ def run_child(args: list[str], env: dict[str, str], timeout: int) -> tuple[int, 
     return proc.returncode, proc.stdout
 
 
-def matmul_rate() -> float:
-    """GFLOP/s of a 4,000 x 4,000 float64 matrix product (best of 3) in this process."""
-    import numpy as np
+def matmul_rate(library: str = "torch") -> float:
+    """GFLOP/s of a 4,000 x 4,000 float64 matrix product (best of 3) in this process, by the library doing the work.
 
-    rng = np.random.default_rng(0)
-    A, B, C = rng.standard_normal((4000, 4000)), rng.standard_normal((4000, 4000)), np.empty((4000, 4000))
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        np.matmul(A, B, out=C)
-        best = min(best, time.perf_counter() - t)
-    return 2 * 4000**3 / best / 1e9
+    "torch": torch's BLAS (MKL here) on all cores, which runs the audit's Cholesky and diag P;
+    "numpy": NumPy's OpenBLAS, which runs SciPy's dpotrf in (b). A floor measured with the other
+    library misstates the ratio (an Intel Xeon printed 0.57x the floor with NumPy's rate).
+    """
+    if library == "numpy":
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        A, B, C = rng.standard_normal((4000, 4000)), rng.standard_normal((4000, 4000)), np.empty((4000, 4000))
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            np.matmul(A, B, out=C)
+            best = min(best, time.perf_counter() - t)
+        return 2 * 4000**3 / best / 1e9
+    import torch
+
+    from lood.runtime.progress import matmul_rate as torch_rate
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    try:
+        return max(torch_rate(4000) for _ in range(2))
+    finally:
+        torch.set_num_threads(previous)
 
 
 def child_cholesky(method: str, n: int) -> None:
@@ -92,7 +117,7 @@ def child_cholesky(method: str, n: int) -> None:
     for i in range(0, n, 1000):  # block products: no n x n temporary
         A[:, i : i + 1000] = X @ X[i : i + 1000].T / 256
     A[np.diag_indices(n)] += 1.0
-    rate = matmul_rate()
+    rate = matmul_rate("numpy" if method == "native" else "torch")
     threads = len(os.sched_getaffinity(0))
     t = time.perf_counter()
     extra = ""
@@ -113,12 +138,13 @@ def child_cholesky(method: str, n: int) -> None:
         extra = f"; diag P {fit.seconds['inverse']:.1f} s"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(
-        f"info {info}; Cholesky {seconds:.1f} s = {n**3 / 3 / seconds / 1e9:.1f} GFLOP/s (matmul {rate:.1f}){extra}; "
+        f"info {info}; Cholesky {seconds:.1f} s = {n**3 / 3 / seconds / 1e9:.1f} GFLOP/s "
+        f"({'numpy' if method == 'native' else 'torch'} matmul {rate:.1f}){extra}; "
         f"peak RSS {rss:.2f} GB"
     )
 
 
-def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
+def child_audit(data: str, depth: int, sigma2: str, block: int, memory_gb: float | None = None) -> None:
     """(c), (d) in a child: the audit of the .npz `data` exactly as the workflow's audit_lood runs it."""
     from lood.runtime.openblas import use_safe_core
 
@@ -148,7 +174,9 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
         grid_max=10.0,
         grid_points=41,
     )
-    settings = AuditSettings(experiment=None, sigma2=None, sigma2_records=4000, top=20, progress_seconds=60.0)
+    settings = AuditSettings.from_schema(
+        sigma2_records=4000, top=20, progress_seconds=60.0, memory_gb=memory_gb, device="cpu"
+    )
     res = audit(X, y, arch, nngp, settings, threads, audit_memory.available_bytes(), logging.getLogger("audit"))
     i = res.info
     floor = n**3 / 3 / (rate * 1e9)
@@ -157,6 +185,15 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
         f"OPENBLAS_CORETYPE={core}, BLAS threads {i['blas_threads']}"
     )
     print(f"sigma2 = {i['sigma2']:.4g} ({i['sigma2_rule']}): {i['seconds_sigma2']:.1f} s")
+    print(
+        f"route: {i['route']}"
+        + (
+            f", panels of {i['panel_width']:,} columns, {i['disk_gb']:.1f} GB on disk"
+            if i["route"] != "in_memory"
+            else ""
+        )
+        + f"; ReLU kernel by {i.get('relu_kernel', '-')}"
+    )
     cores = len(os.sched_getaffinity(0))
 
     def row(name: str, key: str, ratio: bool = False) -> None:
@@ -176,13 +213,68 @@ def child_audit(data: str, depth: int, sigma2: str, block: int) -> None:
         f"peak RSS {i['peak_rss_gb']:.2f} GB (planned {i['memory_needed_gb']:.2f} GB beside the data)"
     )
     print(
-        f"floor: n^3/3 = {n**3 / 3 / 1e12:.2f} TFLOP at the measured matmul rate {rate:.1f} GFLOP/s = {floor:.1f} s "
+        f"floor: n^3/3 = {n**3 / 3 / 1e12:.2f} TFLOP at torch's measured matmul rate {rate:.1f} GFLOP/s "
+        f"= {floor:.1f} s "
         f"(Cholesky + diag P: 2 x = {2 * floor:.1f} s); load average now {os.getloadavg()[0]:.1f}"
     )
     print(
         f"KL-LOOD median {np.median(res.table['kl']):.4g}, max {res.table['kl'].max():.4g}; "
         f"NNGP AUC median {np.median(res.table['auc_nngp']):.4f}, max {res.table['auc_nngp'].max():.4f}"
     )
+
+
+def child_agree(data: str, width: int) -> None:
+    """(e) in a child: the out-of-core audit (panels of `width`) against the in-memory one on the same data and σ²."""
+    from lood.runtime.openblas import use_safe_core
+
+    use_safe_core()
+    import logging
+
+    import numpy as np
+
+    from lood.settings import Arch, AuditSettings, NNGPSettings
+    from lood.studies import audit_memory
+    from lood.studies.audit import audit, marginal_likelihood_sigma2
+
+    logging.basicConfig(level=logging.INFO, format="    %(asctime)s %(message)s", stream=sys.stderr)
+    f = np.load(data)
+    X, y = f["X"].astype(np.float64), f["y"]
+    n, d = X.shape
+    threads = len(os.sched_getaffinity(0))
+    arch = Arch(depth=2, width=1024, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
+    nngp = NNGPSettings.from_schema(sigma2="marginal_likelihood", block_size=2048)
+    sigma2 = marginal_likelihood_sigma2(X, y, arch, nngp, 4000)["sigma2"]
+    nngp = NNGPSettings.from_schema(sigma2=float(sigma2), block_size=2048)
+    budget = audit_memory.outofcore_bytes(n, d, 2048, 2, width) / 1e9
+    runs = {}
+    for name, memory_gb in (("in memory", None), ("out of core", budget)):
+        settings = AuditSettings.from_schema(progress_seconds=60.0, memory_gb=memory_gb, device="cpu")
+        res = audit(X, y, arch, nngp, settings, threads, audit_memory.available_bytes(), logging.getLogger("audit"))
+        runs[name] = res
+        i = res.info
+        print(
+            f"{name:12s} route {i['route']}, panels {i['panel_width']:,}: kernel {i['seconds_kernel']:.1f} s, "
+            f"Cholesky {i['seconds_cholesky']:.1f} s, diag P {i['seconds_inverse']:.1f} s, "
+            f"total {i['seconds_total']:.1f} s"
+        )
+    a, b = runs["in memory"].table, runs["out of core"].table
+    print(
+        f"n={n:,}, d={d}, C={runs['in memory'].info['classes']}, sigma2 = {sigma2:.4g} (marginal likelihood on 4,000)"
+    )
+    for col in ("kl", "mse", "auc_nngp"):
+        rel = np.abs(a[col].to_numpy() - b[col].to_numpy()) / np.abs(a[col].to_numpy())
+        print(f"max relative difference of {col}: {rel.max():.1e}")
+    k = max(1, int(np.ceil(0.01 * n)))
+    top_a, top_b = a.nsmallest(k, "rank")["record"].to_numpy(), b.nsmallest(k, "rank")["record"].to_numpy()
+    same = np.array_equal(top_a, top_b)
+    print(f"top 1% ({k} records) by KL: ranks identical: {same}")
+    if not same:
+        moved = [
+            (int(r), int(a.loc[r, "rank"]), int(b.loc[r, "rank"]))
+            for r in sorted(set(top_a) | set(top_b))
+            if a.loc[r, "rank"] != b.loc[r, "rank"]
+        ]
+        print(f"  records whose rank differs (record, rank in memory, rank out of core): {moved}")
 
 
 def child_current(data: str, depth: int, sigma2: float, block: int) -> None:
@@ -273,7 +365,7 @@ def bench_agreement(n: int) -> None:
     nngp = NNGPSettings(
         sigma2=0.2, all_records=True, auc_samples=20000, block_size=512, grid_min=1e-4, grid_max=10.0, grid_points=41
     )
-    settings = AuditSettings(experiment=None, sigma2=None, sigma2_records=4000, top=20, progress_seconds=60.0)
+    settings = AuditSettings.from_schema(sigma2_records=4000, top=20, progress_seconds=60.0)
     print(f"(a) agreement with today's implementation: n={n:,}, d=64, C=10, depth 2 ReLU, sigma2 0.2, block 512")
     t = time.perf_counter()
     res = audit(X, y, arch, nngp, settings, len(os.sched_getaffinity(0)), audit_memory.available_bytes(), None)
@@ -307,7 +399,14 @@ def bench_crash(n: int) -> None:
         print(f"  {label:66s} {status:18s} {out.strip() if rc == 0 else ''} [{wall:.0f} s with setup]")
 
 
-def bench_case(tag: str, X, y, depth: int, sigma2: str, block: int, current: bool) -> None:
+def fashion_found(folder: Path) -> bool:
+    """Whether Fashion-MNIST's training idx files are in `folder`."""
+    return (folder / "train-images-idx3-ubyte.gz").exists() or (folder / "train-images-idx3-ubyte").exists()
+
+
+def bench_case(
+    tag: str, X, y, depth: int, sigma2: str, block: int, current: bool, memory_gb: float | None = None
+) -> None:
     """(c)/(d): write the data, run the audit in a child (and today's path in another), print their lines."""
     import numpy as np
 
@@ -322,8 +421,9 @@ def bench_case(tag: str, X, y, depth: int, sigma2: str, block: int, current: boo
             env = dict(os.environ)
             if kind == "current":  # as the workflow's nngp_lood_all runs it: OpenBLAS as the wheels pick it
                 env = child_env("default", len(os.sched_getaffinity(0)))
-            rc, out = run_child([kind, str(path), str(depth), sigma2, str(block)], env, 7200)
-            print(f"  {label}:")
+            extra = [str(memory_gb)] if memory_gb is not None and kind == "audit" else []
+            rc, out = run_child([kind, str(path), str(depth), sigma2, str(block), *extra], env, 7200)
+            print(f"  {label}:" if kind == "current" or memory_gb is None else "  the audit (lood.studies.audit):")
             for line in out.strip().splitlines():
                 print(f"    {line}")
             if rc != 0:
@@ -334,7 +434,7 @@ def main() -> None:
     """Run the benchmarks."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (a minute), to check the script runs")
-    ap.add_argument("--only", choices=["a", "b", "c", "d"], help="run one benchmark")
+    ap.add_argument("--only", choices=["a", "b", "c", "d", "e", "f"], help="run one benchmark")
     ap.add_argument("--fashion", type=Path, default=FASHION_DEFAULT, help="directory of the Fashion-MNIST idx files")
     ap.add_argument("--write-synthetic", type=Path, help="write the synthetic 40,000 x 784 .npz there and stop")
     ap.add_argument("--crash-n", type=int, default=16_000, help="n of the Cholesky comparison (b)")
@@ -342,16 +442,20 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
-        if kind == "cholesky":
+        if kind == "agree":
+            child_agree(rest[0], int(rest[1]))
+        elif kind == "cholesky":
             child_cholesky(rest[0], int(rest[1]))
         elif kind == "current":
             child_current(rest[0], int(rest[1]), float(rest[2]), int(rest[3]))
         else:
-            child_audit(rest[0], int(rest[1]), rest[2], int(rest[3]))
+            child_audit(rest[0], int(rest[1]), rest[2], int(rest[3]), float(rest[4]) if len(rest) > 4 else None)
         return
     if args.write_synthetic:
         print(f"wrote {write_synthetic(args.write_synthetic)}")
         return
+    import numpy as np
+
     cores = len(os.sched_getaffinity(0))
     print(f"cores: {cores}; load average: {os.getloadavg()[0]:.1f}")
     if args.only in (None, "a"):
@@ -372,6 +476,32 @@ def main() -> None:
         print(f"(d) the audit of n={n:,} x 784, C=10: {source}, sigma2 by marginal likelihood on 4,000 records")
         X, y = fashion_subset(args.fashion, n) if found else synthetic(n, 784, 10, 2024)
         bench_case("(d)", X, y, 2, "marginal_likelihood", 2048, current=False)
+    if args.only in (None, "e"):
+        n = 3000 if args.quick else 20_000
+        width = 512 if args.quick else 4096
+        found = fashion_found(args.fashion)
+        print(
+            f"(e) out of core (panels of {width:,}) against in memory, n={n:,} x 784, C=10: "
+            f"{'Fashion-MNIST' if found else 'synthetic'}, one sigma2 for both"
+        )
+        X, y = fashion_subset(args.fashion, n) if found else synthetic(n, 784, 10, 2024)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "data.npz"
+            np.savez(path, X=X, y=y)
+            rc, out = run_child(["agree", str(path), str(width)], dict(os.environ), 7200)
+            print("\n".join("  " + line for line in out.strip().splitlines()))
+            if rc != 0:
+                print(f"  (e): the child failed (rc {rc})")
+    if args.only in (None, "f"):
+        n = 3000 if args.quick else 60_000
+        found = fashion_found(args.fashion)
+        memory_gb = 0.48 if args.quick else 18.0
+        print(
+            f"(f) the audit of all n={n:,} x 784, C=10: {'Fashion-MNIST' if found else 'synthetic'}, "
+            f"audit.memory_gb = {memory_gb:g} (config/fashion_audit_full.yaml), sigma2 by marginal likelihood on 4,000"
+        )
+        X, y = fashion_subset(args.fashion, n) if found else synthetic(n, 784, 10, 2024)
+        bench_case("(f)", X, y, 2, "marginal_likelihood", 2048, current=False, memory_gb=memory_gb)
 
 
 if __name__ == "__main__":

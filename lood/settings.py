@@ -278,10 +278,16 @@ class AuditSettings(_Section):
     experiment: str | None
     sigma2: float | str | None
     sigma2_records: int
+    calibrate_models: int
     top: int
     progress_seconds: float
+    memory_gb: float | None
+    scratch: str | None
+    device: str
 
     def __post_init__(self) -> None:
+        if self.memory_gb is not None and not self.memory_gb > 0:
+            raise LoodInputError(f"audit.memory_gb must be null or a number > 0, got {self.memory_gb}")
         if isinstance(self.sigma2, str):
             check_choice(self.sigma2, "sigma2_rule", "audit.sigma2")
         elif self.sigma2 is not None and not self.sigma2 >= 0:

@@ -1,10 +1,17 @@
-# The training-free audit (docs/audit.md): `snakemake --cores all audit`. Reads only the shared
-# data stage; no network is trained and no records/training settings are used.
+# The audit (docs/audit.md): `snakemake --cores all audit`. Reads only the shared data stage and,
+# when its sigma^2 rule is calibrate, the experiment's step size: it then trains
+# audit.calibrate_models in-models; otherwise no network is trained.
 
 
 rule audit_lood:
     input:
         dataset="results/data/dataset.npz",
+        # calibrate (audit.sigma2, else nngp.sigma2) trains audit.calibrate_models in-models at the experiment's step
+        lr=(
+            f"results/{get_audit_experiment()}/nn/lr.csv"
+            if (config["audit"]["sigma2"] or config["nngp"]["sigma2"]) == "calibrate"
+            else []
+        ),
     output:
         lood_all="results/audit/lood_all.csv",
         info="results/audit/audit_info.json",
@@ -17,6 +24,10 @@ rule audit_lood:
         arch=get_audit_arch(),
         nngp=config["nngp"],
         audit=config["audit"],
+        training=config["training"],
+        seed=config["seed"],
+    resources:
+        gpu=0,  # profiles/slurm sets 1 where the partition has GPUs (the preflight drops it where none)
     conda:
         "../envs/jax.yaml"
     script:

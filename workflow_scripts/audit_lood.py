@@ -6,13 +6,15 @@ use_safe_core()  # OpenBLAS reads OPENBLAS_CORETYPE once, when NumPy loads it: b
 
 import json  # noqa: E402
 
+from lood.empirical.step_size import resolved  # noqa: E402
 from lood.io import atomic_path, load_npz, save_csv  # noqa: E402
-from lood.settings import Arch, AuditSettings, NNGPSettings  # noqa: E402
+from lood.settings import Arch, AuditSettings, NNGPSettings, Training  # noqa: E402
 from lood.studies import audit_memory  # noqa: E402
 from lood.studies.audit import audit  # noqa: E402
 
 log = setup(snakemake)
 dataset = load_npz(snakemake.input.dataset)
+lr = snakemake.input.get("lr")
 result = audit(
     dataset["X"],
     dataset["y"],
@@ -22,6 +24,8 @@ result = audit(
     snakemake.threads,
     audit_memory.available_bytes(),
     log,
+    resolved(Training.from_config(snakemake.params.training), lr) if lr else None,
+    snakemake.params.seed,
 )
 save_csv(snakemake.output.lood_all, result.table)
 with atomic_path(snakemake.output.info) as tmp:

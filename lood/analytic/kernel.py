@@ -2,8 +2,9 @@
 
 The Gram matrix X1 X2ᵀ comes from BLAS (faster than XLA's float64 matmul on CPU); the layers'
 kernel recursion is then applied to it tile by tile: for ReLU by its closed form
-(lood.analytic.kernel_relu.relu_tile, 3x less CPU time than stax at depth 9, equal to 1e-15), for the
-other activations by neural-tangents stax. Query optimisation differentiates stax's kernel.
+(lood.analytic.kernel_relu.relu_tile, 3x less CPU time than stax at depth 9 on an AMD EPYC, equal to
+1e-15; where stax measures faster on this machine, relu_path picks stax), for the other activations
+by neural-tangents stax. Query optimisation differentiates stax's kernel.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,6 +81,48 @@ def _n_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Kernels with at least this many entries measure once per (architecture, d, workers) which ReLU
+# path is faster on this machine (relu_path); smaller ones take the closed form without measuring.
+MEASURE_ENTRIES = 4096 * 4096
+_PROBE = 1024  # the probe tile: _PROBE x _PROBE, one per worker, concurrently
+RELU_PATHS: dict[tuple, str] = {}  # (kernel_key, d, workers) -> "closed_form" or "stax", as measured
+
+
+def relu_path(arch: Arch, d: int, workers: int) -> str:
+    """ "closed_form" or "stax": whichever evaluates `workers` concurrent ReLU tiles faster here, measured once.
+
+    The closed form (lood.analytic.kernel_relu) ran 3x faster than stax on an AMD EPYC and 1.25x
+    slower on an Intel Xeon with AVX-512 (docs/audit.md): so it is measured, on a probe tile of
+    the real depth and d from the same Gram block, best of 2 after stax's compilation, and the
+    choice is kept in RELU_PATHS for the process (the audit reports it). Both agree to 1e-12.
+    """
+    key = (arch.kernel_key, int(d), int(workers))
+    if key not in RELU_PATHS:
+        rng = np.random.default_rng(0)
+        Xp = rng.random((_PROBE, int(d)))
+        gram, sq = Xp @ Xp.T, np.einsum("ij,ij->i", Xp, Xp)
+        tile = _tile_fn(arch.kernel_key, int(d))
+        np.asarray(tile(gram, sq, sq)[0])  # compile
+
+        def closed(_: int) -> None:
+            relu_tile(gram, sq, sq, arch, int(d), np.empty_like(gram))
+
+        def jitted(_: int) -> None:
+            np.asarray(tile(gram, sq, sq)[0])
+
+        best = {}
+        with ThreadPoolExecutor(int(workers)) as pool:
+            for name, fn in (("closed_form", closed), ("stax", jitted)):
+                times = []
+                for _ in range(2):
+                    t = time.perf_counter()
+                    list(pool.map(fn, range(int(workers))))
+                    times.append(time.perf_counter() - t)
+                best[name] = min(times)
+        RELU_PATHS[key] = min(best, key=best.get)
+    return RELU_PATHS[key]
+
+
 def _pad(a: np.ndarray, shape: tuple, fill: float) -> np.ndarray:
     """Partial tiles are padded to the full tile shape so that one compilation serves all."""
     if a.shape == shape:
@@ -119,7 +163,10 @@ def kernel_and_diag(
         K = out
     diag = np.empty(n1)
     b1, b2 = min(int(block_size), n1), min(int(block_size), n2)
-    relu = arch.activation == "relu"  # the closed form (lood.analytic.kernel_relu); stax for the others
+    # ReLU: the closed form (lood.analytic.kernel_relu), or stax where that measured faster (relu_path)
+    relu = arch.activation == "relu" and (
+        n1 * n2 < MEASURE_ENTRIES or relu_path(arch, d, _n_workers()) == "closed_form"
+    )
     tile = None if relu else _tile_fn(arch.kernel_key, d)
     if relu:
         diag[:] = relu_diag(sq1, arch, d)

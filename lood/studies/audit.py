@@ -12,36 +12,41 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lood.analytic import gp_inplace
+from lood.analytic import gp_device, gp_inplace, gp_outofcore
 from lood.analytic.auc_exact import nngp_auc_exact
 from lood.analytic.divergence import lood_at_records
 from lood.analytic.gp import targets
-from lood.analytic.kernel import _n_workers, as_rows, kernel_and_diag
+from lood.analytic.kernel import MEASURE_ENTRIES, _n_workers, as_rows, kernel_and_diag, nngp_diag, relu_path
 from lood.analytic.sigma2 import choose_sigma2, objective_curve, sigma2_grid
 from lood.analytic.spectral import eigen
 from lood.errors import LoodInputError
 from lood.runtime.progress import Progress
-from lood.settings import Arch, AuditSettings, NNGPSettings
-from lood.studies import audit_memory
+from lood.settings import Arch, AuditSettings, NNGPSettings, Training
+from lood.studies import audit_memory, audit_sigma2
 
 # ----------------------------------------------------------------------------- σ²
 
 
-def sigma2_choice(audit: AuditSettings, nngp: NNGPSettings) -> tuple[float | str, str]:
-    """(a number, or "marginal_likelihood") and a sentence saying where it came from.
+def sigma2_choice(audit: AuditSettings, nngp: NNGPSettings, can_train: bool = False) -> tuple[float | str, str]:
+    """(a number, "calibrate" or "marginal_likelihood") and a sentence saying where it came from.
 
-    audit.sigma2 overrides nngp.sigma2. calibrate needs the in-models' logits, which an audit
-    never trains: it falls back to marginal_likelihood, the training-free rule, and says so.
+    audit.sigma2 overrides nngp.sigma2. calibrate trains audit.calibrate_models in-models
+    (lood.studies.audit_sigma2); without training settings (can_train False) it falls back to
+    marginal_likelihood, the training-free rule, and says so.
     """
     value, key = (audit.sigma2, "audit.sigma2") if audit.sigma2 is not None else (nngp.sigma2, "nngp.sigma2")
     if not isinstance(value, str):
         return float(value), f"{key} = {float(value):g} (a number from the config)"
+    if value == "calibrate" and can_train:
+        return value, f"{key} = calibrate, from {audit.calibrate_models} in-models trained on all records"
     if value == "calibrate":
         return "marginal_likelihood", (
             f"{key} is calibrate, which needs trained in-models; the audit trains none and uses the "
@@ -99,11 +104,16 @@ def audit(
     threads: int,
     available: int,
     log: logging.Logger | None,
+    training: Training | None = None,
+    seed: int = 0,
 ) -> AuditResult:
-    """KL, mean-distance LOOD and NNGP AUC at Q = {z} of every record, from one in-place factorisation.
+    """KL, mean-distance LOOD and NNGP AUC at Q = {z} of every record, from one factorisation.
 
-    available: bytes of memory the run may take (lood.studies.audit_memory.available_bytes()); a run that would
-    not fit stops before any work with a message naming the n that fits.
+    available: bytes of memory the run may take (lood.studies.audit_memory.available_bytes(), capped by
+    audit.memory_gb). Where the n x n matrix fits, it is factorised in place (lood.analytic.gp_inplace);
+    else it streams through a scratch file in audit.scratch (lood.analytic.gp_outofcore); a run
+    that fits neither stops before any work with a message naming the bytes it needs. training and
+    seed: the experiment's training settings (lr resolved) and base seed, for σ² by calibrate.
     """
     from threadpoolctl import threadpool_limits
 
@@ -115,7 +125,11 @@ def audit(
         raise LoodInputError(f"X has {n} rows but y has {len(y)} labels")
     block = int(nngp.block_size)
     workers = _n_workers()
-    need = audit_memory.check_memory(n, d, block, workers, available)
+    if settings.memory_gb is not None:
+        available = min(int(available), int(settings.memory_gb * 1e9))
+    scratch = settings.scratch or tempfile.gettempdir()
+    route = audit_memory.plan(n, d, block, workers, available, shutil.disk_usage(scratch).free if n else 0)
+    need = route["bytes"]
     Y = targets(y, None)
     info: dict = {
         "n": n,
@@ -125,58 +139,75 @@ def audit(
         "activation": arch.activation,
         "block_size": block,
         "threads": int(threads),
+        "route": route["route"],
+        "panel_width": route["width"],
+        "disk_gb": route["disk_bytes"] / 1e9,
         "memory_needed_gb": need / 1e9,
         "memory_available_gb": available / 1e9,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
     }
     if log:
         log.info(
-            "audit of n=%d records, d=%d, C=%d: needs %.2f GB beside the data (8 n^2 = %.2f GB), %.1f GB available",
+            "audit of n=%d records, d=%d, C=%d: %s, needs %.2f GB beside the data (8 n^2 = %.2f GB), "
+            "%.1f GB available%s",
             n,
             d,
             Y.shape[1],
+            route["route"].replace("_", " "),
             need / 1e9,
             8 * n * n / 1e9,
             available / 1e9,
+            f"; panels of {route['width']:,} columns, {route['disk_bytes'] / 1e9:.1f} GB in {scratch}"
+            if route["route"] == "out_of_core"
+            else "",
         )
 
-    rule, note = sigma2_choice(settings, nngp)
+    rule, note = sigma2_choice(settings, nngp, training is not None)
     openblas_threads = gp_inplace.blas_threads(n, int(threads), log)
     t = time.perf_counter()
-    if rule == "marginal_likelihood":
+    if isinstance(rule, str):
         with threadpool_limits(limits=openblas_threads, user_api="blas"):
-            chosen = marginal_likelihood_sigma2(X, y, arch, nngp, settings.sigma2_records)
-        sigma2 = chosen["sigma2"]
-        note += f"; maximised on {chosen['records']:,} of {n:,} records" + (" (all)" if chosen["records"] == n else "")
-        if chosen["at_edge"]:
+            sigma2, extra = audit_sigma2.audit_sigma2(X, y, arch, nngp, settings, rule, training, seed, log)
+        note += f"; on {extra['sigma2_records']:,} of {n:,} records" + (
+            " (all)" if extra["sigma2_records"] == n else ""
+        )
+        if extra["sigma2_at_edge"]:
             note += "; the optimum lies on the edge of the grid nngp.grid_min..grid_max: widen it"
+        info |= extra
     else:
         sigma2 = float(rule)
-    info |= {
-        "sigma2": sigma2,
-        "sigma2_rule": "marginal_likelihood" if isinstance(rule, str) else "fixed",
-        "sigma2_note": note,
-    }
+    info |= {"sigma2": sigma2, "sigma2_rule": rule if isinstance(rule, str) else "fixed", "sigma2_note": note}
     info["seconds_sigma2"] = time.perf_counter() - t
     if log:
         log.info("sigma2 = %.6g: %s (%.1f s)", sigma2, note, info["seconds_sigma2"])
 
-    A = np.empty((n, n), order="F")  # the one n x n array: K, then L below the diagonal and K above
     every = float(settings.progress_seconds)
-    kprog, cpu = Progress(log, "kernel tiles", 1, every), time.process_time()
-    with threadpool_limits(limits=1, user_api="blas"):  # the tiles already run one per core
-        _, K_diag = kernel_and_diag(
-            X, None, arch, block, out=A, progress=lambda done, total: _tiles(kprog, done, total)
+    if arch.activation == "relu":
+        info["relu_kernel"] = relu_path(arch, d, workers) if n * n >= MEASURE_ENTRIES else "closed_form"
+    device = gp_device.device_choice(settings.device)
+    if device is not None:
+        device_need, device_free = gp_device.device_bytes(n, block), gp_device.device_free_bytes(device)
+        if device_need > device_free:
+            if log:
+                log.info(
+                    "the device %s has %.1f GB free, the audit needs %.1f GB there: the CPU route instead",
+                    device,
+                    device_free / 1e9,
+                    device_need / 1e9,
+                )
+            device = None
+    info["device"] = str(device) if device is not None else "cpu"
+    if device is not None:
+        info["route"] = f"device ({device})"
+        fit, K_diag, info["seconds_kernel"] = gp_device.fit_on_device(X, Y, arch, sigma2, block, device, log, every)
+    elif route["route"] == "in_memory":
+        fit, K_diag, info["seconds_kernel"], info["seconds_kernel_cpu"] = _in_memory(
+            X, arch, block, Y, sigma2, threads, log, every
         )
-    info["seconds_kernel"], info["seconds_kernel_cpu"] = kprog.seconds, time.process_time() - cpu
-
-    def refill(out: np.ndarray) -> None:
-        """K again, for a retry with jitter (torch's Cholesky clears the upper triangle)."""
-        with threadpool_limits(limits=1, user_api="blas"):
-            kernel_and_diag(X, None, arch, block, out=out)
-
-    fit = gp_inplace.fit_inplace(A, Y, sigma2, int(threads), refill, log, every)
-    del A
+    else:
+        fit, K_diag, info["seconds_kernel"], info["seconds_kernel_cpu"] = _out_of_core(
+            X, arch, block, Y, sigma2, route["width"], scratch, threads, log, every
+        )
     info |= {f"seconds_{k}": v for k, v in fit.seconds.items()}
     info["jitter"] = fit.jitter
     info["blas_threads"] = openblas_threads  # OpenBLAS, for the sigma2 phase; the n x n algebra runs on torch
@@ -204,6 +235,52 @@ def audit(
             info["peak_rss_gb"],
         )
     return AuditResult(table=table, info=info)
+
+
+def _in_memory(X, arch, block, Y, sigma2, threads, log, every):
+    """The kernel into one n x n array, factorised in place (lood.analytic.gp_inplace): (fit, diag K, s, CPU s)."""
+    from threadpoolctl import threadpool_limits
+
+    n = len(X)
+    A = np.empty((n, n), order="F")  # the one n x n array: K, then L below the diagonal and K above
+    kprog, cpu = Progress(log, "kernel tiles", 1, every), time.process_time()
+    with threadpool_limits(limits=1, user_api="blas"):  # the tiles already run one per core
+        _, K_diag = kernel_and_diag(
+            X, None, arch, block, out=A, progress=lambda done, total: _tiles(kprog, done, total)
+        )
+    seconds, cpu = kprog.seconds, time.process_time() - cpu
+
+    def refill(out: np.ndarray) -> None:
+        """K again, for a retry with jitter (torch's Cholesky clears the upper triangle)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            kernel_and_diag(X, None, arch, block, out=out)
+
+    fit = gp_inplace.fit_inplace(A, Y, sigma2, int(threads), refill, log, every)
+    return fit, K_diag, seconds, cpu
+
+
+def _out_of_core(X, arch, block, Y, sigma2, width, scratch, threads, log, every):
+    """The kernel panel by panel into a scratch file (lood.analytic.gp_outofcore): (fit, diag K, kernel s, CPU s).
+
+    The kernel's tiles are computed inside the Cholesky phase, panel by panel; their time is
+    counted there and in the kernel's own entry.
+    """
+    from threadpoolctl import threadpool_limits
+
+    timing = {"wall": 0.0, "cpu": 0.0}
+
+    def fill(c0: int, c1: int, out: np.ndarray) -> None:
+        t, cpu = time.perf_counter(), time.process_time()
+        with threadpool_limits(limits=1, user_api="blas"):
+            kernel_and_diag(X[c0:], X[c0:c1], arch, block, out=out)
+        timing["wall"] += time.perf_counter() - t
+        timing["cpu"] += time.process_time() - cpu
+
+    K_diag = nngp_diag(X, arch, block)
+    fit = gp_outofcore.fit_outofcore(fill, len(X), Y, sigma2, K_diag, width, scratch, int(threads), log, every)
+    fit.seconds["cholesky"] -= timing["wall"]  # the Cholesky's own share; the kernel's is reported apart
+    fit.seconds["cholesky_cpu"] -= timing["cpu"]
+    return fit, K_diag, timing["wall"], timing["cpu"]
 
 
 def _tiles(progress: Progress, done: int, total: int) -> None:

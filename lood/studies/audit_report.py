@@ -21,6 +21,38 @@ def class_summary(table: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
+def sigma2_rules_lines(info: dict) -> list[str]:
+    """The σ² rules compared on the σ² subset (info["sigma2_rules"]): σ², grid edge, top-1% overlap with the chosen."""
+    rules = info.get("sigma2_rules") or []
+    if not rules:
+        return []
+    models = info.get("sigma2_models") or 0
+    lines = [
+        f"σ² was chosen by {info['sigma2_rule']} on {info['sigma2_records']:,} records (evenly spaced)"
+        + (f", from {models} in-models trained on all {info['n']:,} records" if models else "")
+        + ". The rules side by side on those records (KL-LOOD of each at its own σ²):",
+        "",
+        f"| rule | σ² | on the grid's edge | top-1 % overlap with {info['sigma2_rule']} |",
+        "|---|---|---|---|",
+    ]
+    for r in rules:
+        lines.append(
+            f"| {r['rule']} | {r['sigma2']:.4g} | {'yes' if r.get('at_edge') else 'no'} | "
+            f"{r['top1_overlap_with_chosen']:.2f} ({r['top1_records']} records) |"
+        )
+    return lines + [""]
+
+
+def route_text(info: dict) -> str:
+    """Where the algebra ran: in memory, out of core (panel width, disk), or on a device."""
+    route = info.get("route", "in_memory")
+    if route == "out_of_core":
+        return f"out of core: panels of {info['panel_width']:,} columns through a {info['disk_gb']:.1f} GB scratch file"
+    if route.startswith("device"):
+        return f"on the {info.get('device')} device"
+    return "in memory (one n x n array, factorised in place)"
+
+
 def report_markdown(table: pd.DataFrame, info: dict, top: int) -> str:
     """A short Markdown report: the setting, the phase times and memory, the most exposed records, per-class medians."""
     lines = [
@@ -33,6 +65,11 @@ def report_markdown(table: pd.DataFrame, info: dict, top: int) -> str:
         "",
         "KL is the KL-LOOD at the record itself (Q = {z}), mse the mean-distance LOOD, auc_nngp the AUC of the "
         "optimal membership test between the two GP posteriors (0.5: the record leaves no trace).",
+        "",
+    ]
+    lines += sigma2_rules_lines(info)
+    lines += [
+        f"Computed {route_text(info)}.",
         "",
         "| phase | seconds |",
         "|---|---|",

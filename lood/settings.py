@@ -296,10 +296,8 @@ class AuditSettings(_Section):
                 f"got {self.sigma2}"
             )
         if int(self.sigma2_records) < 2 or int(self.top) < 1 or not self.progress_seconds > 0:
-            raise LoodInputError(
-                f"audit needs sigma2_records >= 2, top >= 1, progress_seconds > 0; got {self.sigma2_records}, "
-                f"{self.top}, {self.progress_seconds}"
-            )
+            got = f"{self.sigma2_records}, {self.top}, {self.progress_seconds}"
+            raise LoodInputError(f"audit needs sigma2_records >= 2, top >= 1, progress_seconds > 0; got {got}")
 
 
 @dataclass(frozen=True)
@@ -316,12 +314,13 @@ class PrivacySettings(_Section):
         if not self.fprs or not all(0 < a < 1 for a in self.fprs):
             raise LoodInputError(f"privacy.fprs must be false-positive rates in (0, 1), got {list(self.fprs)}")
         if not 0 < self.delta < 1 or not 0 < self.confidence < 1 or int(self.roc_points) < 2 or self.bootstrap < 1:
+            got = f"{self.delta}, {self.confidence}, {self.bootstrap}, {self.roc_points}"
             raise LoodInputError(
-                f"privacy needs 0 < delta < 1, 0 < confidence < 1, bootstrap >= 1, roc_points >= 2; got {self.delta}, "
-                f"{self.confidence}, {self.bootstrap}, {self.roc_points}"
+                f"privacy needs 0 < delta < 1, 0 < confidence < 1, bootstrap >= 1, roc_points >= 2; got {got}"
             )
 
 
+@dataclass(frozen=True)
 class CheckSettings(_Section):
     """The gates on the in-models' learning and on sigma^2 at its grid's edge (config `checks`, docs/size.md)."""
 

@@ -29,6 +29,7 @@ include: "rules/figures.smk"
 include: "rules/group.smk"
 include: "rules/depth.smk"
 include: "rules/audit.smk"
+include: "rules/replication.smk"
 
 
 rule all:

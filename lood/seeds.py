@@ -24,6 +24,7 @@ ROLES = {
     "step_size": 12,
     "test_records": 14,  # the held-out subset (lood.data.prepare.held_out_records)
     "mia_halves": 15,  # the halves of lood.empirical.mia.half_attacks
+    "replication": 16,  # the base seed of the full-size replication (lood.studies.replication)
 }
 
 

@@ -57,6 +57,7 @@ localrules:
     fig_most_exposed,
     audit,
     audit_report,
+    replication,
 
 
 def get_arch(wildcards):

@@ -98,7 +98,13 @@ def correlation_figure(
         if y in resampled:
             extra |= two_level_correlation(u.to_numpy(), df[y].to_numpy(), resampled[y], n_boot, seed, k)
         rep = replication_summary(df.set_index("record")[x], halves, y, n_boot, seed, 100 + k)
-        ax.set_title(replication_title(rep), fontsize=8, color="0.3")
+        title = replication_title(rep)
+        if np.isfinite(extra.get("two_level_spearman_lo", np.nan)):
+            title += (
+                f"\nrecords and networks resampled: Spearman ρ 95% CI "
+                f"[{extra['two_level_spearman_lo']:.2f}, {extra['two_level_spearman_hi']:.2f}]"
+            )
+        ax.set_title(title, fontsize=8, color="0.3")
         extra |= rep
         rows.append({"pair": name, "x": "log10_kl" if x == "kl" else x, "y": y} | c | extra)
     sigma2 = f" (NNGP σ² = {lood['sigma2'].iloc[0]:.3g})" if "sigma2" in lood else ""

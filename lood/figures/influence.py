@@ -33,7 +33,7 @@ def influence_figure(scores: pd.DataFrame, n_boot: int, seed: int) -> tuple[plt.
     networks = int(scores["networks"].iloc[0]) if "networks" in scores else 1
     drawn = [(c, f"{label}, mean of {networks} networks" if networks > 1 else label) for c, label in ESTIMATORS]
     drawn.append(("sqrt_lood_mse", "√ mean-distance LOOD (NNGP)"))
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4.8))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5.2))
     rows = []
     for k, (ax, (col, label)) in enumerate(zip(axes, drawn, strict=True)):
         c = scatter_with_stats(ax, frame[col].to_numpy(), target, n_boot, seed, 100 + k, False)

@@ -38,6 +38,7 @@ include: "rules/audit.smk"
 include: "rules/checks.smk"
 include: "rules/size.smk"
 include: "rules/privacy.smk"
+include: "rules/replication.smk"
 include: "rules/report.smk"
 
 

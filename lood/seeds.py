@@ -24,6 +24,7 @@ ROLES = {
     "step_size": 12,
     "test_records": 14,  # the held-out subset (lood.data.prepare.held_out_records)
     "mia_halves": 15,  # the halves of lood.empirical.mia.half_attacks
+    "replication": 16,  # the base seed of the full-size replication (lood.studies.replication)
     "privacy": 24,  # the record bootstrap of the pooled ROC (lood.empirical.roc)
     "group": 30,  # random control groups (lood.studies.groups.group_members)
     "train_out_group": 31,  # out-models without a group (lood.studies.group_networks.train_without_groups)

@@ -146,9 +146,12 @@ class InfluenceSettings(_Section):
     )  # a number, or "auto": lood.empirical.step_size.lissa_scale from the Hessian's spectral radius
     lissa_depth: int
     lissa_repeats: int
+    networks: int  # reference networks each estimator is averaged over
 
     def __post_init__(self) -> None:
         check_choice(self.method, "influence_method", "influence.method")
+        if self.networks < 1:
+            raise LoodInputError(f"influence.networks must be >= 1; got {self.networks}")
         check_auto(self.lissa_scale, "influence.lissa_scale")
         if self.damping < 0:
             raise LoodInputError(f"influence.damping must be >= 0; got {self.damping}")

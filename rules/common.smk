@@ -60,6 +60,7 @@ localrules:
     audit,
     audit_report,
     report_landing,
+    replication,
 
 
 def get_arch(wildcards):

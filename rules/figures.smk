@@ -2,6 +2,7 @@ rule plot_correlation:
     input:
         mia="results/{experiment}/nn/mia.csv",
         halves="results/{experiment}/nn/mia_halves.csv",
+        scores="results/{experiment}/nn/model_scores.npz",
         lood="results/{experiment}/nngp/lood.csv",
     output:
         png=report(

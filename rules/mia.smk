@@ -8,6 +8,7 @@ rule mia_scores:
         mia="results/{experiment}/nn/mia.csv",
         landscape="results/{experiment}/nn/landscape.csv",
         halves="results/{experiment}/nn/mia_halves.csv",
+        scores="results/{experiment}/nn/model_scores.npz",
     log:
         "logs/mia/mia_scores_{experiment}.log",
     benchmark:

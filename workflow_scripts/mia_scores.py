@@ -2,7 +2,8 @@ import pandas as pd
 
 from lood.empirical.logits import stack_logits
 from lood.empirical.mia import AttackedRecords, half_attacks, mia_landscape_table, mia_table
-from lood.io import load_npz, save_csv
+from lood.empirical.model_bootstrap import model_scores
+from lood.io import load_npz, save_csv, save_npz
 
 from _common import setup
 
@@ -21,4 +22,6 @@ landscape = mia_landscape_table(records, labels, t, logits.in_probe, logits.out_
 save_csv(snakemake.output.landscape, landscape)
 halves = half_attacks(attacked, splits, seed, snakemake.params.repeats)
 save_csv(snakemake.output.halves, halves)
+# Every model's cross-fitted score, for the two-level bootstrap of the correlation figure.
+save_npz(snakemake.output.scores, **model_scores(records, logits.in_record, logits.out_record)._asdict())
 log.info("MIA AUC over %d records: mean %.3f, max %.3f", len(mia), mia["auc"].mean(), mia["auc"].max())

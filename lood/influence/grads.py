@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torch.func import grad, vjp, vmap
+from torch.func import grad, jacrev, vjp, vmap
 
 from lood.empirical.losses import Batch, Objective
 from lood.empirical.params import flatten, n_params
@@ -56,3 +56,18 @@ def loss_hessian(objective: Objective, params: Sequence[Tensor], batch: Batch, c
     H += H.T.clone()
     H *= 0.5
     return H
+
+
+def per_record_jacobians(objective: Objective, params: Sequence[Tensor], X: Tensor, chunk_size: int = 512) -> Tensor:
+    """Flat Jacobians (n, C, P) of the network's outputs f(x) at the rows x of X (the parameters' dtype, device)."""
+    X = X.to(params[0].dtype).to(params[0].device)
+
+    def f(ps, x):
+        return objective.forward(ps, x.unsqueeze(0))[0]
+
+    j_fn = vmap(jacrev(f), in_dims=(None, 0))
+    rows = []
+    for s in range(0, len(X), chunk_size):
+        J = j_fn(list(params), X[s : s + chunk_size])
+        rows.append(torch.cat([j.reshape(j.shape[0], j.shape[1], -1) for j in J], dim=2))
+    return torch.cat(rows, dim=0)

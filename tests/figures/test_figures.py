@@ -9,6 +9,7 @@ from PIL import Image
 from scipy import stats as st
 
 from lood.empirical.mia import HALVES_COLUMNS
+from lood.empirical.model_bootstrap import model_scores
 from lood.figures.correlation import correlation_figure
 from lood.figures.influence import influence_figure
 from lood.figures.landscape import landscape_figure, landscape_normalised, landscape_peaks
@@ -92,6 +93,17 @@ def test_figures_render(tmp_path):
     # and the halves agree in repeat 0 only (mean 0); diff's halves all agree with each other and with x
     np.testing.assert_allclose(table["spearman_half"], [0.5, 0.5, 1.0])
     np.testing.assert_allclose(table["spearman_replication"], [0.0, 0.0, 1.0])
+    # the paired difference of the replication comparison and the disattenuated rho, in the table and the titles
+    assert np.allclose(table["spearman_half_minus_rep"], table["spearman_half"] - table["spearman_replication"])
+    assert "ρ(LOOD, half) − ρ(half, other half)" in fig.axes[0].get_title()
+    # the two-level bootstrap (records and models) with model scores: wider than the records-only CI
+    rng = np.random.default_rng(5)
+    m = 12
+    in_logits = rng.normal(size=(m, len(mia), 2)) + np.c_[mia["auc"] - 0.5, np.zeros(len(mia))][None]
+    scores = model_scores(mia["record"].to_numpy(), in_logits, rng.normal(size=(len(mia), m, 2)))
+    _, two = correlation_figure(mia, lood, halves, n_boot=200, seed=0, scores=scores)
+    width = two["spearman_hi"] - two["spearman_lo"]
+    assert (two["two_level_spearman_hi"] - two["two_level_spearman_lo"] > width).all()
     # too few models for half attacks (an empty mia_halves.csv): the columns are NaN, the figure still renders
     _, table_no_halves = correlation_figure(mia, lood, pd.DataFrame(columns=HALVES_COLUMNS), n_boot=100, seed=0)
     assert table_no_halves[["spearman_half", "spearman_replication"]].isna().all().all()
@@ -105,13 +117,22 @@ def test_figures_render(tmp_path):
             "record": mia.record,
             "tracin": mia["diff"] * 2,
             "influence": -mia["diff"],
+            "influence_prediction": np.exp(mia["diff"]),
+            "tracin_one": mia["diff"],
+            "influence_one": mia["diff"],
+            "influence_prediction_one": -mia["diff"],
+            "networks": 3,
             "lood_mse": lood["mse"],
             "diff_nn": mia["diff"],
         }
     )
     fig, table = influence_figure(scores, n_boot=100, seed=0)
     save_figure(fig, tmp_path / "i.png", tmp_path / "i.pdf")
+    assert (table["networks"] == 3).all()
     table = table.set_index("estimator")
+    assert np.isclose(table.loc["influence_prediction", "spearman_r"], 1.0)
+    assert np.isclose(table.loc["influence_prediction_one", "spearman_r"], -1.0)
+    assert np.isclose(table.loc["influence_one", "lood_minus_spearman_diff"], 0.0)
     assert np.isclose(table.loc["influence", "spearman_r"], -1.0)
     # √LOOD is a monotone function of diff here (ρ = 1), influence the reverse (ρ = -1): the difference is 2
     assert np.isclose(table.loc["influence", "lood_minus_spearman_diff"], 2.0)

@@ -275,6 +275,44 @@ def test_linear_model_self_influence_is_residual_times_leverage(method):
     np.testing.assert_allclose(got, ref, rtol=1e-6 if method == "lissa" else 1e-10)
 
 
+def _prediction_influence(forward, params, train_batch, query, **overrides):
+    objective = Objective(forward, "mse")
+    return inf.influence_scores(objective, params, train_batch, query, settings(**overrides), 0)[1]
+
+
+@pytest.mark.parametrize("method", ["exact", "lissa"])
+def test_linear_model_prediction_influence_is_leverage_times_residual(method):
+    """f = x W: Δf(z) = x_zᵀ (XᵀX + nλI)⁻¹ x_z · r_z, so √(mean_c Δf_c²) = h_z · √(mean_c r_c²)."""
+    X, y, params = _linear_problem()
+    damping = 0.05
+    Xn, W = X.numpy(), params[0].numpy()
+    C = W.shape[1]
+    r = Xn @ W - (np.eye(C)[y.numpy()] - 1.0 / C)
+    h = np.einsum("ij,ij->i", Xn, np.linalg.solve(Xn.T @ Xn + len(Xn) * damping * np.eye(Xn.shape[1]), Xn.T).T)
+    batch = Batch(X, y)
+    kw = dict(damping=damping, method=method, lissa_scale=0.5, lissa_depth=80)
+    got = _prediction_influence(_linear, params, batch, batch, **kw)
+    np.testing.assert_allclose(got, h * np.sqrt((r**2).mean(axis=1)), rtol=1e-6 if method == "lissa" else 1e-10)
+
+
+def test_linear_ridge_prediction_influence_against_brute_force_refits():
+    """At the ridge optimum of (1/n) Σ 0.5||x W − t||² + (λ/2)||W||², refitting without z (same nλ) changes z's
+    prediction by h r / (1 − h) (Sherman-Morrison): the first-order influence is that change times (1 − h)."""
+    X, y, _ = _linear_problem(n=30)
+    Xn, C, lam = X.numpy(), 3, 0.05
+    T = np.eye(C)[y.numpy()] - 1.0 / C
+    n = len(Xn)
+    W = np.linalg.solve(Xn.T @ Xn + n * lam * np.eye(Xn.shape[1]), Xn.T @ T)
+    got = _prediction_influence(_linear, [torch.as_tensor(W)], Batch(X, y), Batch(X, y), damping=lam, method="exact")
+    A = Xn.T @ Xn + n * lam * np.eye(Xn.shape[1])
+    h = np.einsum("ij,ij->i", Xn, np.linalg.solve(A, Xn.T).T)
+    for z in range(n):
+        keep = np.arange(n) != z
+        W_d = np.linalg.solve(Xn[keep].T @ Xn[keep] + n * lam * np.eye(Xn.shape[1]), Xn[keep].T @ T[keep])
+        change = Xn[z] @ W_d - Xn[z] @ W
+        assert got[z] == pytest.approx(np.sqrt((change**2).mean()) * (1 - h[z]), rel=1e-9)
+
+
 def test_duplicated_record_has_smaller_influence():
     # Exact for a linear model (H is PSD, so adding z's curvature can only shrink the
     # quadratic form); for a non-convex net it is not guaranteed, so not tested there.
@@ -341,12 +379,34 @@ def test_influence_table_columns_determinism_and_methods_agree():
     b = inf.influence_table(job, records, exact_settings, device="cpu")
     lissa_settings = replace(exact_settings, method="lissa")
     lissa = inf.influence_table(job, records, lissa_settings, device="cpu")
-    assert list(a.columns) == ["record", "tracin", "influence"]
+    assert list(a.columns) == inf.SCORE_COLUMNS
     assert a["record"].tolist() == records
     pd.testing.assert_frame_equal(a, b)
     assert (a["tracin"] >= 0).all() and a["tracin"].max() > 0 and a["influence"].abs().max() > 0
     np.testing.assert_allclose(lissa["influence"], a["influence"], rtol=1e-3)
+    np.testing.assert_allclose(lissa["influence_prediction"], a["influence_prediction"], rtol=1e-3)
     np.testing.assert_allclose(lissa["tracin"], a["tracin"])
+
+
+def test_influence_table_averages_independent_networks():
+    """networks = 3: each estimator is the mean of three single-network tables, network k trained with network_seed(k);
+    network 0 is the one network used before (seed int_seed(base, 'influence', 0)), kept in the *_one columns."""
+    X, y = _table_data()
+    records = [3, 0, 17]
+    s3 = settings(method="exact", damping=1.0, networks=3)
+    job = TrainingJob(X, y, ARCH, TRAINING, 11)
+    three = inf.influence_table(job, records, s3, device="cpu")
+    singles = [inf._one_network(job, records, s3, "cpu", inf.network_seed(11, k)) for k in range(3)]
+    assert inf.network_seed(11, 0) == inf.seeds.int_seed(11, "influence", 0)
+    assert len({inf.network_seed(11, k) for k in range(3)}) == 3
+    for e in inf.ESTIMATORS:
+        np.testing.assert_allclose(three[e], np.mean([sg[e] for sg in singles], axis=0), rtol=1e-12)
+        np.testing.assert_allclose(three[f"{e}_one"], singles[0][e], rtol=1e-12)
+    assert not np.allclose(singles[0]["influence"], singles[1]["influence"])
+    one = inf.influence_table(job, records, replace(s3, networks=1), device="cpu")
+    np.testing.assert_allclose(one["influence"], one["influence_one"])
+    with pytest.raises(LoodInputError, match="influence.networks must be >= 1"):
+        settings(networks=0)
 
 
 def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
@@ -374,7 +434,7 @@ def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():
         )
         ref += lr * sum(float((g.double() ** 2).sum()) for g in torch.autograd.grad(loss, ps))
     assert ref > 0  # record 3 is not dead under this seed's ReLUs
-    np.testing.assert_allclose(table["tracin"].iloc[0], ref, rtol=1e-5)
+    np.testing.assert_allclose(table["tracin_one"].iloc[0], ref, rtol=1e-5)
 
 
 def test_influence_table_rejects_bad_input():
@@ -405,6 +465,9 @@ def test_influence_settings_reject_lissa_values_out_of_range(bad, message):
 
 def _tables():
     scores = pd.DataFrame({"record": [5, 2, 9], "tracin": [1.0, 2.0, 3.0], "influence": [0.1, 0.2, 0.3]})
+    for k, e in enumerate(["influence_prediction", "tracin_one", "influence_one", "influence_prediction_one"]):
+        scores[e] = [k + 0.5, k + 0.25, k + 0.125]
+    scores["networks"] = 2
     lood = pd.DataFrame({"record": [9, 5, 2, 4], "kl": [7.0, 8.0, 9.0, 1.0], "mse": [0.9, 0.5, 0.2, 0.4]})
     mia = pd.DataFrame({"record": [2, 9, 5], "auc": [0.5, 0.6, 0.7], "diff": [0.02, 0.09, 0.05]})
     return scores, lood, mia
@@ -413,16 +476,8 @@ def _tables():
 def test_comparison_table_puts_each_records_lood_and_diff_beside_its_scores():
     scores, lood, mia = _tables()
     table = inf.comparison_table(scores, lood, mia)
-    assert list(table.columns) == ["record", "tracin", "influence", "lood_mse", "diff_nn"]
-    expected = pd.DataFrame(
-        {
-            "record": [5, 2, 9],
-            "tracin": [1.0, 2.0, 3.0],
-            "influence": [0.1, 0.2, 0.3],
-            "lood_mse": [0.5, 0.2, 0.9],
-            "diff_nn": [0.05, 0.02, 0.09],
-        }
-    )
+    assert list(table.columns) == [*inf.SCORE_COLUMNS, "lood_mse", "diff_nn"]
+    expected = scores.assign(lood_mse=[0.5, 0.2, 0.9], diff_nn=[0.05, 0.02, 0.09])
     pd.testing.assert_frame_equal(table, expected)
 
 

@@ -72,7 +72,18 @@ def test_tables_have_the_documented_columns(tiny_run):
         "nngp/lood_all.csv": ["record", "label", "kl", "mse"],
         "nngp/landscape.csv": ["record", "t", "kl", "mse"],
         "nngp/query.csv": ["record", "lood_at_record", "lood_optimised", "distance_to_record"],
-        "influence/scores.csv": ["record", "tracin", "influence", "lood_mse", "diff_nn"],
+        "influence/scores.csv": [
+            "record",
+            "tracin",
+            "influence",
+            "influence_prediction",
+            "tracin_one",
+            "influence_one",
+            "influence_prediction_one",
+            "networks",
+            "lood_mse",
+            "diff_nn",
+        ],
     }
     records = pd.read_csv(res / "../data/records.csv")["record"]
     for name, columns in expected.items():

@@ -39,13 +39,8 @@ class Arch(_Section):
     @property
     def kernel_key(self) -> tuple[int, str, bool, float, float]:
         """What the infinite-width kernel depends on (the width does not enter it)."""
-        return (
-            int(self.depth),
-            self.activation,
-            bool(self.bias),
-            float(self.w_std),
-            float(self.b_std) if self.bias else 0.0,
-        )
+        b_std = float(self.b_std) if self.bias else 0.0
+        return (int(self.depth), self.activation, bool(self.bias), float(self.w_std), b_std)
 
 
 @dataclass(frozen=True)

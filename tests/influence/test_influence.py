@@ -277,7 +277,7 @@ def test_linear_model_self_influence_is_residual_times_leverage(method):
 
 def _prediction_influence(forward, params, train_batch, query, **overrides):
     objective = Objective(forward, "mse")
-    return inf.influence_scores(objective, params, train_batch, query, settings(**overrides), 0)[1]
+    return inf.influence_scores(objective, params, train_batch, query, influence_settings(**overrides), 0)[1]
 
 
 @pytest.mark.parametrize("method", ["exact", "lissa"])
@@ -393,7 +393,7 @@ def test_influence_table_averages_independent_networks():
     network 0 is the one network used before (seed int_seed(base, 'influence', 0)), kept in the *_one columns."""
     X, y = _table_data()
     records = [3, 0, 17]
-    s3 = settings(method="exact", damping=1.0, networks=3)
+    s3 = influence_settings(method="exact", damping=1.0, networks=3)
     job = TrainingJob(X, y, ARCH, TRAINING, 11)
     three = inf.influence_table(job, records, s3, device="cpu")
     singles = [inf._one_network(job, records, s3, "cpu", inf.network_seed(11, k)) for k in range(3)]
@@ -406,7 +406,7 @@ def test_influence_table_averages_independent_networks():
     one = inf.influence_table(job, records, replace(s3, networks=1), device="cpu")
     np.testing.assert_allclose(one["influence"], one["influence_one"])
     with pytest.raises(LoodInputError, match="influence.networks must be >= 1"):
-        settings(networks=0)
+        influence_settings(networks=0)
 
 
 def test_influence_table_tracin_uses_the_per_epoch_checkpoints_and_lrs():

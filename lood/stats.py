@@ -136,7 +136,7 @@ def disattenuated(r_half: float, r_rep: float) -> float:
     """ρ(x, truth) of a noise-free predictor x from ρ(x, one replication) and ρ(replication, replication).
 
     One replication h = t + e with reliability ρ(h, h') = var t / var h; ρ(x, h) = ρ(x, t) √ρ(h, h'),
-    so ρ(x, t) = ρ(x, h) / √ρ(h, h') (docs/math.md, "Replication at full size and disattenuation").
+    so ρ(x, t) = ρ(x, h) / √ρ(h, h') (docs/math.md §15).
     NaN where the replications do not agree positively. Not clipped: noise can take it above 1.
     """
     return float(r_half / np.sqrt(r_rep)) if r_rep > 0 else np.nan

@@ -9,7 +9,7 @@ A(Q) = Θ_QF Θ_FF⁻¹ (I − e^{−τ Θ_FF}), the outputs at queries Q over r
     mean  μ(Q) = A(Q) Y
     cov   Σ(Q) = K_QQ + A K_FF Aᵀ − A K_FQ − K_QF Aᵀ
 
-(docs/math.md, "The ensemble the networks follow"). Θ_FF⁻¹(I − e^{−τΘ_FF}) is evaluated in Θ_FF's
+(docs/math.md §17). Θ_FF⁻¹(I − e^{−τΘ_FF}) is evaluated in Θ_FF's
 eigenbasis as g(θ) = (1 − e^{−τθ})/θ, which tends to τ as θ → 0, so a singular Θ_FF needs no ridge.
 Leave-one-out: the same formulas on D = F \\ {z}, one eigendecomposition of Θ_DD per record.
 
@@ -42,7 +42,7 @@ def gd_time(
     epoch order its expectation is −(2η / (n C)) Θ (f − Y), so ceil(n / b) steps per epoch give
     τ = Σ_epochs 2 η_e ceil(n / b) / (n C) (= 2 η epochs / (b C) when b divides n). Heavy-ball momentum β
     multiplies the step by 1 / (1 − β) once its velocity settles. `epoch_factors` are the lr multipliers
-    of each epoch (lr_milestones); docs/math.md derives it.
+    of each epoch (lr_milestones); docs/math.md §17 derives it.
     """
     if not (lr > 0 and epochs >= 0 and batch_size >= 1 and n >= 1 and n_classes >= 1 and 0 <= momentum < 1):
         raise LoodInputError(

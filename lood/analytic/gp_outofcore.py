@@ -6,7 +6,7 @@ disk), so rows r..n of a panel are one contiguous read. Three panels are in memo
 one being built and two read buffers (one being used, one being filled by a reader thread while
 torch computes), so the working set is about 3 x 8 n w bytes (lood.studies.audit_memory).
 
-1. Cholesky, left-looking (docs/math.md, "Out of core"): panel j is computed from the kernel
+1. Cholesky, left-looking (docs/math.md §18): panel j is computed from the kernel
    (its tiles straight into the panel), updated by every earlier panel k read from the file
    (P -= L[c_j:, k] L[j, k]ᵀ, one product each), factorised (L_jj by LAPACK, the rows below by
    a triangular solve) and written. The forward solve z = L⁻¹Y rides along.

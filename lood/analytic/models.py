@@ -4,7 +4,7 @@ posterior: the NNGP's Bayesian posterior at σ² (lood.analytic.gp); ensemble: t
 ensemble of infinitely wide networks at the networks' training time (lood.analytic.ensemble). The
 spread `calibrate` scales either model's covariance by the one c that matches its predictive
 variance to the in-models' across-seed logit variance (training and held-out records). Nothing
-here reads an out-model or the attack. docs/size.md; formulas in docs/math.md.
+here reads an out-model or the attack. docs/size.md; formulas in docs/math.md §17.
 """
 
 from __future__ import annotations

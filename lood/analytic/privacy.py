@@ -4,8 +4,7 @@ At the query z the with-z ("in", positive) and without-z ("out", negative) poste
 N(μ_F, v_F I_C) and N(μ_D, v_D I_C) (docs/math.md §4). The log-likelihood ratio
 L = log N(x; μ_F, v_F I) − log N(x; μ_D, v_D I) is the optimal attack's statistic. With equal
 variances it is normal and the pair is μ-GDP; otherwise L is a monotone function of ‖x − c‖²,
-a scaled noncentral χ²_C under either hypothesis. Every formula: docs/math.md, "Privacy units
-from the two posteriors".
+a scaled noncentral χ²_C under either hypothesis. Every formula: docs/math.md §14.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Membership scores of every (model, record) pair, each from Gaussians fitted on other models only.
 
-Three attacks, each a score per model on one record (higher = "member"); docs/math.md, "Privacy
-units from the two posteriors":
+Three attacks, each a score per model on one record (higher = "member"); docs/math.md §14:
 
 * ``lr``: the paper's statistic (lood.empirical.mia): log N(f; m_in, S_in) − log N(f; m_out, S_out) of
   the logit vector f, with the same ridged Gaussian fit, here leave-one-model-out: the scored model

@@ -1,7 +1,7 @@
 """ROC summaries in privacy auditors' units: TPR at low FPR over pooled (model, record) pairs, and ε lower bounds.
 
 Scores come from lood.empirical.attack_scores (every pair scored by a fit that did not see its model).
-Formulas and conventions: docs/math.md, "Privacy units from the two posteriors".
+Formulas and conventions: docs/math.md §14.
 
 * TPR at FPR α: the largest TPR over thresholds that let at most k = ⌊α n_neg⌋ negatives through
   (scores strictly above the (k + 1)-th largest negative). k is reported: it is how many negatives

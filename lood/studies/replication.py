@@ -7,7 +7,7 @@ records (the first ``replication.records`` studied ones), same training settings
 (lood.empirical.mia.mia_table, its split seeds also under the replication's base seed).
 
 With two runs of the attack at full size on the same records, the noise-free attack t is reached in three
-ways (docs/math.md, "Replication at full size and disattenuation"): the test-retest ρ(run 1, run 2) (the
+ways (docs/math.md §15): the test-retest ρ(run 1, run 2) (the
 reliability of one run), the LOOD's ρ with one run disattenuated by it, and the LOOD's ρ against the mean
 of the two runs (a lower-noise measure of t).
 """

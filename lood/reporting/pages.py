@@ -18,7 +18,9 @@ A template starts with a YAML front matter between two `---` lines:
 and `{{provenance}}` where they go. `where` selects the
 rows whose columns equal the given values (or compare: "> 0.99"); `stat` (median, mean, min, max, sum, count,
 nunique) reduces the column over them, else exactly one row must match. A table may also `sort` (a column),
-`descending`, keep its `head` rows and `join` them with a separator other than a new line (an inline list).
+`descending`, keep its `head` rows and `join` them with a separator other than a new line (an inline list);
+in its row template a column's dots become underscores ({tpr_at_0_01} for tpr_at_0.01) and an empty cell
+prints as a dash.
 Every table path is relative to the table root: docs/tables/<run>/ for the committed pages (copied from a
 run's results/ by `snapshot`, with the config and commit that made them in PROVENANCE.yaml), or results/ itself
 for a page about the user's own run. A missing table, row or column is an error naming the number.
@@ -94,6 +96,20 @@ def _select(frame: pd.DataFrame, row: Mapping | None, where: str) -> pd.DataFram
     return frame
 
 
+class _Missing:
+    """An empty cell: formats as a dash whatever the format spec."""
+
+    def __format__(self, spec: str) -> str:
+        return "–"
+
+
+MISSING = _Missing()
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
 def number(spec: Mapping, root: Path, name: str) -> str:
     """One named number, formatted as its spec says."""
     where = f"number {name!r}"
@@ -124,7 +140,9 @@ def table(spec: Mapping, root: Path, name: str) -> str:
         for record in frame.to_dict("records"):
             for column, labels in spec.get("labels", {}).items():
                 record[column] = labels.get(record[column], record[column])
-            lines.append(spec["row"].format(**(record | bound)))
+            # a column named tpr_at_0.01 is {tpr_at_0_01} in the row template (a dot would read an attribute)
+            fields = {k.replace(".", "_"): MISSING if _is_nan(v) else v for k, v in record.items()}
+            lines.append(spec["row"].format(**(fields | bound)))
     return spec.get("join", "\n").join(lines)
 
 

@@ -17,7 +17,9 @@ A template starts with a YAML front matter between two `---` lines:
 (a table's `where` filters its rows the same way), and its body says `{{relu_rho}}`, `{{table:headline}}`
 and `{{provenance}}` where they go. `where` selects the
 rows whose columns equal the given values (or compare: "> 0.99"); `stat` (median, mean, min, max, sum, count,
-nunique) reduces the column over them, else exactly one row must match. A table may also `sort` (a column),
+nunique) reduces the column over them, else exactly one row must match. A number with
+`verdict: {lo: col, hi: col, above: text, below: text, across: text}` is words instead, chosen by where the
+interval [lo, hi] of its row lies against 0, so a claim follows its table. A table may also `sort` (a column),
 `descending`, keep its `head` rows and `join` them with a separator other than a new line (an inline list);
 in its row template a column's dots become underscores ({tpr_at_0_01} for tpr_at_0.01) and an empty cell
 prints as a dash.
@@ -114,6 +116,9 @@ def number(spec: Mapping, root: Path, name: str) -> str:
     """One named number, formatted as its spec says."""
     where = f"number {name!r}"
     frame = _select(_table(root, spec["table"], where), spec.get("where"), where)
+    if "verdict" in spec:  # words chosen by where an interval lies: above 0, below 0, or across it
+        lo, hi = (float(frame[spec["verdict"][k]].iloc[0]) for k in ("lo", "hi"))
+        return spec["verdict"]["above" if lo > 0 else "below" if hi < 0 else "across"]
     column = spec["column"]
     if column not in frame:
         raise LoodInputError(f"{where}: no column {column!r} in {spec['table']}")

@@ -95,3 +95,16 @@ def test_the_committed_pages_are_what_their_templates_and_tables_give():
     """README.md and docs/results.md are generated (docs/src/pages.yaml): a number typed into them by hand, or a
     table renewed without `make docs`, fails here."""
     assert stale() == []
+
+
+def test_a_verdict_follows_its_interval(tmp_path):
+    """Words chosen by an interval: a claim typed by hand would outlive a changed table, a verdict does not."""
+    (tmp_path / "t").mkdir()
+    template = tmp_path / "v.md"
+    template.write_text(
+        "---\nnumbers:\n  v: {table: t/d.csv, verdict: {lo: lo, hi: hi, above: ahead, below: behind, across: tie}}\n"
+        "---\n{{v}}\n"
+    )
+    for lo, hi, word in [(-0.1, 0.2, "tie"), (0.05, 0.3, "ahead"), (-0.3, -0.01, "behind")]:
+        pd.DataFrame({"lo": [lo], "hi": [hi]}).to_csv(tmp_path / "t" / "d.csv", index=False)
+        assert render(template, tmp_path).endswith(f"{word}\n")

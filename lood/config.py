@@ -13,7 +13,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -102,7 +102,9 @@ def _frozen(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Section:
-    """A config section as a frozen dataclass; SECTION names it in error messages."""
+    """A config section as a frozen dataclass; SECTION (its config key) names it in error messages."""
+
+    SECTION: ClassVar[str] = ""
 
     @classmethod
     def from_config(cls: type[S], section: Mapping[str, Any], name: str | None = None) -> S:
@@ -117,7 +119,5 @@ class Section:
     @classmethod
     def from_schema(cls: type[S], **overrides: Any) -> S:
         """The schema's defaults for this section, with `overrides` (for benchmarks and tests)."""
-        from lood.settings import SECTIONS  # the registry of every section class (lood.settings imports this one)
-
-        name = next(k for k, v in SECTIONS.items() if v is cls)
+        name = cls.SECTION  # the config key, set by lood.settings for every section class it registers
         return cls.from_config(fill_defaults({name: dict(overrides)}, SCHEMA_PATH)[name], name)

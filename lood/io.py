@@ -1,4 +1,5 @@
-"""Atomic writers: an output appears whole or not at all, so an interrupted run resumes."""
+"""Atomic writers (an output appears whole or not at all, so an interrupted run resumes), and the readers of
+tables that several sides share."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read every array of an .npz into a dict."""
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
+
+
+def read_lr(path: str | Path) -> float:
+    """The step a run uses, from the lr table (results/<experiment>/nn/lr.csv, lood.empirical.step_size.lr_table)."""
+    from lood.errors import LoodInputError
+
+    table = pd.read_csv(path)
+    if len(table) != 1 or "lr" not in table or not np.isfinite(table["lr"].iloc[0]) or table["lr"].iloc[0] <= 0:
+        raise LoodInputError(f"{path} is not an lr table with one positive lr; delete it so that it is rebuilt")
+    return float(table["lr"].iloc[0])

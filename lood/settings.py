@@ -346,3 +346,5 @@ SECTIONS: dict[str, type[_Section]] = {
     "audit": AuditSettings,
     "privacy": PrivacySettings,
 }
+for _name, _section in SECTIONS.items():
+    _section.SECTION = _name

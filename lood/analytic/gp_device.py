@@ -50,7 +50,7 @@ def device_free_bytes(device) -> int:
 
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    from lood.studies.audit_memory import available_bytes
+    from lood.runtime.memory import available_bytes
 
     return available_bytes()
 

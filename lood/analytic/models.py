@@ -239,7 +239,7 @@ def experiment_lood(
     """
     from lood.analytic.sigma2 import read_sigma2
     from lood.analytic.tables import lood_table, prepare
-    from lood.empirical.step_size import read_lr
+    from lood.io import read_lr
     from lood.settings import NNGPSettings
 
     settings = NNGPSettings.from_config(nngp)

@@ -20,6 +20,7 @@ import pandas as pd
 from lood import seeds
 from lood.config import enum
 from lood.errors import LoodInputError
+from lood.io import read_lr
 from lood.settings import Arch, Training
 
 # Fraction of the linearised stability bound that `lr: auto` takes, per loss (docs/math.md §13).
@@ -108,14 +109,6 @@ def lr_table(X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, base_
             "momentum": [float(training.momentum)],
         }
     )
-
-
-def read_lr(path: str | Path) -> float:
-    """The step a run uses, from the lr table (results/<experiment>/nn/lr.csv) that lr_table wrote."""
-    table = pd.read_csv(path)
-    if len(table) != 1 or "lr" not in table or not np.isfinite(table["lr"].iloc[0]) or table["lr"].iloc[0] <= 0:
-        raise LoodInputError(f"{path} is not an lr table with one positive lr; delete it so that it is rebuilt")
-    return float(table["lr"].iloc[0])
 
 
 def resolved(training: Training, lr_csv: str | Path) -> Training:

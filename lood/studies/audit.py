@@ -31,6 +31,7 @@ from lood.errors import LoodInputError
 from lood.runtime.progress import Progress
 from lood.settings import Arch, AuditSettings, NNGPSettings, Training
 from lood.studies import audit_memory, audit_sigma2
+from lood.studies.audit_sigma2 import sigma2_subset
 
 # ----------------------------------------------------------------------------- σ²
 
@@ -55,13 +56,6 @@ def sigma2_choice(audit: AuditSettings, nngp: NNGPSettings, can_train: bool = Fa
     if value == "marginal_likelihood":
         return value, f"{key} = marginal_likelihood"
     raise LoodInputError(f"{key} {value!r} unknown; allowed: a number >= 0, calibrate, marginal_likelihood")
-
-
-def sigma2_subset(n: int, size: int) -> np.ndarray:
-    """`size` records evenly spaced over the dataset's canonical order (all when n <= size)."""
-    if n <= size:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, int(size)).round().astype(np.int64))
 
 
 def marginal_likelihood_sigma2(X: np.ndarray, y: np.ndarray, arch: Arch, nngp: NNGPSettings, size: int) -> dict:

@@ -2,7 +2,7 @@
 has, and the check.
 
 The peak is 8 n² for the kernel matrix plus `workspace_bytes` (docs/audit.md, "Peak memory");
-`available_bytes` reads /proc/meminfo and the process's cgroup limit. Where 8 n² does not fit,
+`available_bytes` (lood.runtime.memory) reads /proc/meminfo and the process's cgroup limit. Where 8 n² does not fit,
 `plan` picks the out-of-core route (lood.analytic.gp_outofcore) with the widest panels that fit,
 and refuses up front, naming the bytes it needs, where even its narrowest panels do not.
 """
@@ -10,11 +10,11 @@ and refuses up front, naming the bytes it needs, where even its narrowest panels
 from __future__ import annotations
 
 import math
-import os
 
 from lood.analytic.gp_inplace import ALGEBRA_BLOCK
 from lood.analytic.gp_outofcore import ROW_STEP, disk_bytes
 from lood.errors import LoodInputError
+from lood.runtime.memory import available_bytes  # noqa: F401  (the audit rule's import)
 
 # Kernel tiles: float64 b x b arrays each worker holds at once (Gram tile, padded copies, XLA's
 # intermediates, the result and its transpose): 4.9 measured at n = 6,000, b = 2,048; 6 for margin.
@@ -50,74 +50,6 @@ def affordable_n(available: int, d: int, block: int, workers: int) -> int:
         else:
             hi = mid - 1
     return lo
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as fh:
-            text = fh.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _cgroup_headroom() -> int | None:
-    """Bytes left under this process's cgroup memory limit (v2, or v1), None without a limit."""
-    try:
-        with open("/proc/self/cgroup") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    best = None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":  # cgroup v2: the tightest limit on the path up to the root
-            parts = path.strip("/").split("/") if path.strip("/") else []
-            for k in range(len(parts), -1, -1):
-                base = os.path.join("/sys/fs/cgroup", *parts[:k])
-                limit = _read_int(os.path.join(base, "memory.max"))
-                used = _read_int(os.path.join(base, "memory.current"))
-                if limit is None or used is None:
-                    continue
-                used -= _inactive_file(os.path.join(base, "memory.stat"), "inactive_file")
-                best = min(best, limit - used) if best is not None else limit - used
-        elif "memory" in controllers.split(","):
-            base = os.path.join("/sys/fs/cgroup/memory", path.strip("/"))
-            limit = _read_int(os.path.join(base, "memory.limit_in_bytes"))
-            used = _read_int(os.path.join(base, "memory.usage_in_bytes"))
-            if limit is not None and used is not None and limit < 1 << 60:
-                used -= _inactive_file(os.path.join(base, "memory.stat"), "total_inactive_file")
-                best = min(best, limit - used) if best is not None else limit - used
-    return best
-
-
-def _inactive_file(stat_path: str, key: str) -> int:
-    """Reclaimable page cache counted in a cgroup's usage (0 when unknown)."""
-    try:
-        with open(stat_path) as fh:
-            for line in fh:
-                name, _, value = line.partition(" ")
-                if name == key:
-                    return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def available_bytes() -> int:
-    """Memory this process can still take: MemAvailable of /proc/meminfo, capped by its cgroup's limit."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if avail is None:  # not Linux: trust the physical memory
-        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    cg = _cgroup_headroom()
-    return max(min(avail, cg) if cg is not None else avail, 0)
 
 
 def check_memory(n: int, d: int, block: int, workers: int, available: int) -> int:

@@ -4,7 +4,7 @@
 squares between the GP's training means and the in-models' mean logits) from `models` in-models
 (audit.calibrate_models, e.g. 4) instead of 100. They are the full workflow's in-models 0..M-1
 (lood.empirical.train.train_in_chunk: same seeds and data order), trained on all n records; the
-GP's means and their logits are compared on the σ² subset (lood.studies.audit.sigma2_subset),
+GP's means and their logits are compared on the σ² subset (sigma2_subset),
 where the GP is fitted on those m records alone (docs/audit.md says what that changes).
 
 `rule_overlaps`: on that subset, the KL-LOOD of every record at each rule's σ² (one
@@ -86,10 +86,16 @@ def rule_overlaps(eig: KernelEigen, K_diag: np.ndarray, sigma2s: dict[str, float
     )
 
 
+def sigma2_subset(n: int, size: int) -> np.ndarray:
+    """`size` records evenly spaced over the dataset's canonical order (all when n <= size)."""
+    if n <= size:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, int(size)).round().astype(np.int64))
+
+
 def audit_sigma2(X, y, arch: Arch, nngp: NNGPSettings, settings, rule: str, training, seed: int, log) -> tuple:
     """(σ², info) of the audit's rule (calibrate or marginal_likelihood) on the σ² subset, with the other rule's
     σ² and the top-1% overlaps between them (info["sigma2_rules"], for the report)."""
-    from lood.studies.audit import sigma2_subset
 
     idx = sigma2_subset(len(X), settings.sigma2_records)
     eig, K_diag = subset_eigen(X, y, idx, arch, int(nngp.block_size))

@@ -102,7 +102,7 @@ def experiment_size_study(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """size.csv, size_summary.csv and spread.csv of an experiment (rule size_study), logged."""
     from lood.analytic.sigma2 import read_sigma2
-    from lood.empirical.step_size import read_lr
+    from lood.io import read_lr
     from lood.settings import NNGPSettings
 
     settings = NNGPSettings.from_config(nngp)

@@ -113,9 +113,14 @@ def fit_gp(K_FF: np.ndarray, Y: np.ndarray, sigma2: float) -> GPFit:
         if info == 0:
             alpha = scipy.linalg.cho_solve((L, True), Y)
             return GPFit(chol=L, alpha=alpha, Y=Y, sigma2=sigma2, jitter=jitter)
-    raise LoodInputError(
+    raise not_positive_definite(sigma2)
+
+
+def not_positive_definite(sigma2: float) -> LoodInputError:
+    """The error of every factorisation of K_FF + σ²I that failed at the last jitter step."""
+    return LoodInputError(
         f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) added "
-        f"(sigma2={sigma2}); raise nngp.sigma2 or check the data for degenerate records"
+        f"(sigma2={sigma2}); raise the sigma2 (nngp.sigma2, audit.sigma2) or check the data for degenerate records"
     )
 
 

@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from lood.analytic.gp import JITTER_STEPS
+from lood.analytic.gp import JITTER_STEPS, not_positive_definite
 from lood.analytic.gp_inplace import ALGEBRA_BLOCK, InplaceFit, cholesky_flops
 from lood.errors import LoodInputError
 from lood.runtime.progress import PhaseTimer, Progress, matmul_rate, synchronize
@@ -120,10 +120,7 @@ def fit_on_device(
         if int(info) == 0:
             break
     else:
-        raise LoodInputError(
-            f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) "
-            f"added (sigma2={sigma2}); raise the sigma2 or check the data for degenerate records"
-        )
+        raise not_positive_definite(sigma2)
     Z = torch.linalg.solve_triangular(K, torch.as_tensor(Y, device=device), upper=False)
     alpha = torch.linalg.solve_triangular(K.mT, Z, upper=True).cpu().numpy()
     t = time.perf_counter()

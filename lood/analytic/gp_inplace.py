@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lood.analytic.gp import JITTER_STEPS, FitNoise
+from lood.analytic.gp import JITTER_STEPS, FitNoise, not_positive_definite
 from lood.errors import LoodInputError
 from lood.runtime.openblas import UNSAFE_CORES
 from lood.runtime.progress import PhaseTimer, Progress, matmul_rate
@@ -190,10 +190,7 @@ def fit_inplace(
             if int(info) == 0:
                 break
         else:
-            raise LoodInputError(
-                f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) "
-                f"added (sigma2={sigma2}); raise the sigma2 or check the data for degenerate records"
-            )
+            raise not_positive_definite(sigma2)
         if not np.all(np.isfinite(A.diagonal())):
             raise LoodInputError("the Cholesky factor has non-finite entries (check X for NaN/inf)")
         Z = torch.linalg.solve_triangular(T, torch.from_numpy(np.asfortranarray(Y)), upper=False)

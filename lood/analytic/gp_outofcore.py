@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lood.analytic.gp import JITTER_STEPS
+from lood.analytic.gp import JITTER_STEPS, not_positive_definite
 from lood.analytic.gp_inplace import InplaceFit
 from lood.errors import LoodInputError
 from lood.runtime.progress import Progress
@@ -148,10 +148,7 @@ def fit_outofcore(
                 if z is not None:
                     break
             else:
-                raise LoodInputError(
-                    f"K_FF + sigma2 I is not positive definite even with jitter {JITTER_STEPS[-1]:g} x mean(diag K) "
-                    f"added (sigma2={sigma2}); raise the sigma2 or check the data for degenerate records"
-                )
+                raise not_positive_definite(sigma2)
             t, cpu = time.perf_counter(), time.process_time()
             p_diag, alpha = _inverse(pf, z, bufs, reader, log, every)
             seconds |= {"inverse": time.perf_counter() - t, "inverse_cpu": time.process_time() - cpu}

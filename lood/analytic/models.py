@@ -252,7 +252,7 @@ def experiment_lood(
         table = table.assign(model=model, spread=spread, spread_scale=1.0, sigma2=sigma2, tau=np.nan)
         fits = pd.DataFrame(columns=["model", "scale"])
     else:
-        lr = float(training_s.lr) if training_s.lr != "auto" else read_lr(lr_csv)
+        lr = read_lr(lr_csv)  # the step the networks were trained with: the number, or auto's choice
         table, fits = model_lood_table(
             dataset,
             records,

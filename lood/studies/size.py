@@ -107,7 +107,7 @@ def experiment_size_study(
 
     settings = NNGPSettings.from_config(nngp)
     training_s = Training.from_config(training)
-    lr = float(training_s.lr) if training_s.lr != "auto" else read_lr(lr_csv)
+    lr = read_lr(lr_csv)  # the step the networks were trained with: the number, or auto's choice
     out = size_study(
         dataset,
         records,

@@ -133,16 +133,16 @@ def fit_outofcore(
     scale = float(np.mean(diag)) or 1.0
     pf = PanelFile(folder, n, width)
     wmax = max(c1 - c0 for c0, c1 in pf.bounds)
-    bufs = [np.empty(n * wmax), np.empty(n * wmax)]
+    bufs = [np.empty(n * wmax) for _ in range(3)]
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     seconds: dict[str, float] = {}
     try:
-        with ThreadPoolExecutor(1) as reader:
+        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
             tries = ((0.0,) if sigma2 > 0 else ()) + tuple(e * scale for e in JITTER_STEPS)
             for jitter in tries:
                 t, cpu = time.perf_counter(), time.process_time()
-                z = _factorise(pf, fill, Y, sigma2 + jitter, bufs, reader, log, every)
+                z = _factorise(pf, fill, Y, sigma2 + jitter, bufs, reader, writer, log, every)
                 seconds["cholesky"] = seconds.get("cholesky", 0.0) + time.perf_counter() - t
                 seconds["cholesky_cpu"] = seconds.get("cholesky_cpu", 0.0) + time.process_time() - cpu
                 if z is not None:
@@ -169,43 +169,66 @@ def _inverse_flops(n: int, c0: int, c1: int) -> float:
     return float(n - c0) ** 2 * (c1 - c0)
 
 
-def _factorise(pf, fill, Y, shift, bufs, reader, log, every) -> np.ndarray | None:
-    """Left-looking Cholesky of K + shift I into the panel file; z = L⁻¹Y, or None if not positive definite."""
+def _factorise(pf, fill, Y, shift, bufs, reader, writer, log, every) -> np.ndarray | None:
+    """Left-looking Cholesky of K + shift I into the panel file; z = L⁻¹Y, or None if not positive definite.
+
+    bufs: three flat buffers of n x (widest panel) floats. Panel j is built in bufs[j % 3] and
+    written by `writer` while panel j + 1's kernel tiles are computed; the reads of panel j + 1's
+    updates use the other two buffers, once that write is done.
+    """
     import torch
 
     n = pf.n
     work = [_factor_flops(n, c0, c1) for c0, c1 in pf.bounds]
     progress = Progress(log, "Cholesky (panels through the disk)", sum(work), every)
     z = Y.copy()
-    done = 0.0
-    for j, (c0, c1) in enumerate(pf.bounds):
-        w = c1 - c0
-        P = np.empty((n - c0, w))
-        fill(c0, c1, P)
-        P[np.arange(w), np.arange(w)] += shift
-        T, zt = torch.from_numpy(P), torch.from_numpy(z)
-        for k, B in enumerate(_stream(pf, [(k, c0) for k in range(j)], bufs, reader)):
-            Bt = torch.from_numpy(B)  # L[c0:n, panel k]
-            T.addmm_(Bt, Bt[:w].T, alpha=-1.0)
-            k0, k1 = pf.bounds[k]
-            zt[c0:c1].addmm_(Bt[:w], zt[k0:k1], alpha=-1.0)
-        L_jj, info = torch.linalg.cholesky_ex(T[:w])
-        if int(info) != 0 or not torch.isfinite(L_jj.diagonal()).all():
-            return None
-        T[:w] = L_jj
-        for r0 in range(w, n - c0, ROW_STEP):  # L[below, j] = P[below] L_jj⁻ᵀ, by row blocks
-            r1 = min(r0 + ROW_STEP, n - c0)
-            T[r0:r1] = torch.linalg.solve_triangular(L_jj.mT, T[r0:r1], upper=True, left=False)
-        zt[c0:c1] = torch.linalg.solve_triangular(L_jj, zt[c0:c1], upper=False)
-        pf.write(j, P)
-        del P, T
-        done += work[j]
-        progress(done)
+    done, written = 0.0, None
+    try:
+        for j, (c0, c1) in enumerate(pf.bounds):
+            P = bufs[j % 3][: (n - c0) * (c1 - c0)].reshape(n - c0, c1 - c0)
+            fill(c0, c1, P)
+            if written is not None:
+                written.result()  # panel j - 1 is on disk: its buffer may be read into
+            if not _factor_panel(pf, j, P, shift, z, [bufs[(j + 1) % 3], bufs[(j + 2) % 3]], reader):
+                return None
+            written = writer.submit(pf.write, j, P)
+            done += work[j]
+            progress(done)
+    finally:
+        if written is not None:
+            written.result()
     return z
 
 
+def _factor_panel(pf, j, P, shift, z, bufs, reader) -> bool:
+    """Panel j of L in P (its kernel on entry), and rows c0..c1 of z = L⁻¹Y; False if not positive definite."""
+    import torch
+
+    n, (c0, c1) = pf.n, pf.bounds[j]
+    w = c1 - c0
+    P[np.arange(w), np.arange(w)] += shift
+    T, zt = torch.from_numpy(P), torch.from_numpy(z)
+    for k, B in enumerate(_stream(pf, [(k, c0) for k in range(j)], bufs, reader)):
+        Bt = torch.from_numpy(B)  # L[c0:n, panel k]
+        T.addmm_(Bt, Bt[:w].T, alpha=-1.0)
+        k0, k1 = pf.bounds[k]
+        zt[c0:c1].addmm_(Bt[:w], zt[k0:k1], alpha=-1.0)
+    L_jj, info = torch.linalg.cholesky_ex(T[:w])
+    if int(info) != 0 or not torch.isfinite(L_jj.diagonal()).all():
+        return False
+    T[:w] = L_jj
+    for r0 in range(w, n - c0, ROW_STEP):  # L[below, j] = P[below] L_jj⁻ᵀ, by row blocks
+        r1 = min(r0 + ROW_STEP, n - c0)
+        T[r0:r1] = torch.linalg.solve_triangular(L_jj.mT, T[r0:r1], upper=True, left=False)
+    zt[c0:c1] = torch.linalg.solve_triangular(L_jj, zt[c0:c1], upper=False)
+    return True
+
+
 def _inverse(pf, z, bufs, reader, log, every) -> tuple[np.ndarray, np.ndarray]:
-    """diag P = squared column norms of L⁻¹ and α = L⁻ᵀ z, one column block of L⁻¹ at a time."""
+    """diag P = squared column norms of L⁻¹ and α = L⁻ᵀ z, one column block of L⁻¹ at a time.
+
+    bufs: the three flat buffers: the block is built in the third, panels are read into the first two.
+    """
     import torch
 
     n = pf.n
@@ -216,10 +239,11 @@ def _inverse(pf, z, bufs, reader, log, every) -> tuple[np.ndarray, np.ndarray]:
     zt = torch.from_numpy(z)
     for j, (c0, c1) in enumerate(pf.bounds):
         w = c1 - c0
-        W = torch.zeros((n - c0, w), dtype=torch.float64)
+        W = torch.from_numpy(bufs[2][: (n - c0) * w].reshape(n - c0, w))
+        W.zero_()
         W[:w] = torch.eye(w, dtype=torch.float64)
         items = [(m, pf.bounds[m][0]) for m in range(j, len(pf.bounds))]
-        for (m, _), B in zip(items, _stream(pf, items, bufs, reader), strict=True):
+        for (m, _), B in zip(items, _stream(pf, items, bufs[:2], reader), strict=True):
             m0, m1 = pf.bounds[m]
             Bt = torch.from_numpy(B)  # L[m0:n, panel m]
             rows = slice(m0 - c0, m1 - c0)
@@ -228,7 +252,6 @@ def _inverse(pf, z, bufs, reader, log, every) -> tuple[np.ndarray, np.ndarray]:
                 W[m1 - c0 :].addmm_(Bt[m1 - m0 :], W[rows], alpha=-1.0)
         p_diag[c0:c1] = torch.linalg.vector_norm(W, dim=0).square().numpy()  # no n x w temporary
         alpha[c0:c1] = (W.T @ zt[c0:]).numpy()
-        del W
         done += work[j]
         progress(done)
     return p_diag, alpha

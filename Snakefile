@@ -25,6 +25,8 @@ validate(config, "schemas/config.schema.yaml")
 fill_defaults(config, "schemas/config.schema.yaml")
 
 
+# Rule priorities: what needs only the in-models (the learning gate, σ², the NNGP tables, influence)
+# runs first (priority 3, 2, 1), while the out-models' training, the bulk of the work, fills the cores.
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"

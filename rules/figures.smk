@@ -117,6 +117,8 @@ rule plot_reconstruction:
 rule plot_influence:
     input:
         scores="results/{experiment}/influence/scores.csv",
+        lood="results/{experiment}/nngp/lood.csv",
+        mia="results/{experiment}/nn/mia.csv",
     output:
         png=report(
             "results/{experiment}/figures/influence.png",

@@ -1,12 +1,11 @@
 rule influence:
     """TracIn and influence-function self-influence of each record (lood.influence.baselines.influence_table,
-    docs/math.md §10), beside the NNGP mean-distance LOOD and the NN prediction difference
-    (lood.influence.baselines.comparison_table)."""
+    docs/math.md §10); plot_influence sets them beside the NNGP mean-distance LOOD and the NN prediction
+    difference. No out-model enters: the job runs while the out-models train."""
+    priority: 1
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
-        mia="results/{experiment}/nn/mia.csv",
-        lood="results/{experiment}/nngp/lood.csv",
         lr="results/{experiment}/nn/lr.csv",
     output:
         scores="results/{experiment}/influence/scores.csv",

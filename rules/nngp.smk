@@ -1,4 +1,5 @@
 rule choose_sigma2:
+    priority: 3
     input:
         dataset="results/data/dataset.npz",
         in_logits=get_sigma2_inputs,
@@ -22,6 +23,7 @@ rule choose_sigma2:
 
 
 rule sigma2_sensitivity:
+    priority: 1
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
@@ -45,6 +47,7 @@ rule sigma2_sensitivity:
 
 
 rule nngp_lood:
+    priority: 2
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",
@@ -70,6 +73,7 @@ rule nngp_lood:
 
 
 rule nngp_lood_all:
+    priority: 2
     input:
         dataset="results/data/dataset.npz",
         sigma2="results/{experiment}/nngp/sigma2.csv",
@@ -89,6 +93,7 @@ rule nngp_lood_all:
 
 
 rule nngp_landscape:
+    priority: 2
     input:
         dataset="results/data/dataset.npz",
         probes="results/data/probes.npz",
@@ -109,6 +114,7 @@ rule nngp_landscape:
 
 
 rule optimise_query:
+    priority: 2
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",

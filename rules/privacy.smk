@@ -26,6 +26,7 @@ rule mia_privacy:
 
 
 rule nngp_privacy:
+    priority: 2
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",

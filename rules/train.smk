@@ -1,6 +1,7 @@
 rule learning_rate:
     """The step of every training rule of the experiment: training.lr, or for `auto` the largest
     stable step from the NTK (lood.empirical.step_size, docs/math.md §13), with the NTK's eigenvalues."""
+    priority: 3
     input:
         dataset="results/data/dataset.npz",
     output:
@@ -20,6 +21,7 @@ rule learning_rate:
 
 
 rule train_in_models:
+    priority: 3
     input:
         dataset="results/data/dataset.npz",
         records="results/data/records.csv",

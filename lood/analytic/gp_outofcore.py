@@ -176,7 +176,6 @@ def _factorise(pf, fill, Y, shift, bufs, reader, writer, log, every) -> np.ndarr
     written by `writer` while panel j + 1's kernel tiles are computed; the reads of panel j + 1's
     updates use the other two buffers, once that write is done.
     """
-    import torch
 
     n = pf.n
     work = [_factor_flops(n, c0, c1) for c0, c1 in pf.bounds]

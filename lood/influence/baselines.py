@@ -31,7 +31,7 @@ from lood.empirical import train
 from lood.empirical.losses import Batch, Objective, training_loss
 from lood.empirical.params import n_params
 from lood.empirical.training_job import TrainingJob
-from lood.errors import LoodInputError
+from lood.influence.comparison import ESTIMATORS, SCORE_COLUMNS
 from lood.influence.grads import loss_hessian, per_record_grads, per_record_jacobians
 from lood.influence.ihvp import exact_solve, lissa
 from lood.influence.tracin import tracin_self_influence
@@ -39,11 +39,6 @@ from lood.records import check_records
 from lood.settings import InfluenceSettings
 
 log = logging.getLogger(__name__)
-
-ESTIMATORS = ["tracin", "influence", "influence_prediction"]
-# Means over influence.networks networks (`networks`), and the same estimators on the first network alone (`_one`).
-SCORE_COLUMNS = ["record", *ESTIMATORS, *(f"{e}_one" for e in ESTIMATORS), "networks"]
-COMPARISON_COLUMNS = [*SCORE_COLUMNS, "lood_mse", "diff_nn"]
 
 
 def choose_method(n_params: int, settings: InfluenceSettings) -> Literal["exact", "lissa"]:
@@ -160,30 +155,3 @@ def _one_network(
         objective, final, training_batch, query, settings, seeds.int_seed(base_seed, "influence", 1)
     )
     return {"tracin": tracin, "influence": influence, "influence_prediction": prediction}
-
-
-def _columns(table: pd.DataFrame, name: str, columns: Sequence[str]) -> pd.DataFrame:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise LoodInputError(f"the {name} table lacks column(s) {missing}; it has {list(table.columns)}")
-    twice = table["record"][table["record"].duplicated()]
-    if len(twice):
-        raise LoodInputError(f"the {name} table lists record(s) {twice.tolist()[:5]} more than once")
-    return table[list(columns)]
-
-
-def comparison_table(scores: pd.DataFrame, lood: pd.DataFrame, mia: pd.DataFrame) -> pd.DataFrame:
-    """The influence scores beside the mean-distance LOOD (`lood_mse`) and the NN prediction difference (`diff_nn`).
-
-    `scores` is `influence_table`'s, `lood` the NNGP table (column `mse`), `mia` the MIA
-    table (column `diff`); rows follow `scores`, and every one of its records must be in both others.
-    """
-    scores = _columns(scores, "influence scores", SCORE_COLUMNS)
-    lood = _columns(lood, "NNGP LOOD", ["record", "mse"]).rename(columns={"mse": "lood_mse"})
-    mia = _columns(mia, "MIA", ["record", "diff"]).rename(columns={"diff": "diff_nn"})
-    for name, other in (("NNGP LOOD", lood), ("MIA", mia)):
-        absent = sorted(set(scores["record"]) - set(other["record"]))
-        if absent:
-            raise LoodInputError(f"the {name} table lacks record(s) {absent[:5]}: rerun the workflow to rebuild it")
-    table = scores.merge(lood, on="record", how="left").merge(mia, on="record", how="left")
-    return table[COMPARISON_COLUMNS]

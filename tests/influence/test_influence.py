@@ -18,6 +18,7 @@ from lood.empirical.losses import Batch, Objective
 from lood.empirical.training_job import TrainingJob
 from lood.errors import LoodInputError
 from lood.influence import baselines as inf
+from lood.influence.comparison import ESTIMATORS, SCORE_COLUMNS, comparison_table
 from lood.influence.grads import loss_hessian
 from lood.influence.tracin import tracin_self_influence
 from lood.settings import Arch, Training
@@ -379,7 +380,7 @@ def test_influence_table_columns_determinism_and_methods_agree():
     b = inf.influence_table(job, records, exact_settings, device="cpu")
     lissa_settings = replace(exact_settings, method="lissa")
     lissa = inf.influence_table(job, records, lissa_settings, device="cpu")
-    assert list(a.columns) == inf.SCORE_COLUMNS
+    assert list(a.columns) == SCORE_COLUMNS
     assert a["record"].tolist() == records
     pd.testing.assert_frame_equal(a, b)
     assert (a["tracin"] >= 0).all() and a["tracin"].max() > 0 and a["influence"].abs().max() > 0
@@ -399,7 +400,7 @@ def test_influence_table_averages_independent_networks():
     singles = [inf._one_network(job, records, s3, "cpu", inf.network_seed(11, k)) for k in range(3)]
     assert inf.network_seed(11, 0) == inf.seeds.int_seed(11, "influence", 0)
     assert len({inf.network_seed(11, k) for k in range(3)}) == 3
-    for e in inf.ESTIMATORS:
+    for e in ESTIMATORS:
         np.testing.assert_allclose(three[e], np.mean([sg[e] for sg in singles], axis=0), rtol=1e-12)
         np.testing.assert_allclose(three[f"{e}_one"], singles[0][e], rtol=1e-12)
     assert not np.allclose(singles[0]["influence"], singles[1]["influence"])
@@ -475,8 +476,8 @@ def _tables():
 
 def test_comparison_table_puts_each_records_lood_and_diff_beside_its_scores():
     scores, lood, mia = _tables()
-    table = inf.comparison_table(scores, lood, mia)
-    assert list(table.columns) == [*inf.SCORE_COLUMNS, "lood_mse", "diff_nn"]
+    table = comparison_table(scores, lood, mia)
+    assert list(table.columns) == [*SCORE_COLUMNS, "lood_mse", "diff_nn"]
     expected = scores.assign(lood_mse=[0.5, 0.2, 0.9], diff_nn=[0.05, 0.02, 0.09])
     pd.testing.assert_frame_equal(table, expected)
 
@@ -484,8 +485,8 @@ def test_comparison_table_puts_each_records_lood_and_diff_beside_its_scores():
 def test_comparison_table_names_what_is_missing():
     scores, lood, mia = _tables()
     with pytest.raises(LoodInputError, match=r"MIA table lacks record\(s\) \[5\]"):
-        inf.comparison_table(scores, lood, mia[mia["record"] != 5])
+        comparison_table(scores, lood, mia[mia["record"] != 5])
     with pytest.raises(LoodInputError, match=r"NNGP LOOD table lacks column\(s\) \['mse'\]"):
-        inf.comparison_table(scores, lood.drop(columns="mse"), mia)
+        comparison_table(scores, lood.drop(columns="mse"), mia)
     with pytest.raises(LoodInputError, match=r"lists record\(s\) \[9\] more than once"):
-        inf.comparison_table(scores, pd.concat([lood, lood.iloc[:1]]), mia)
+        comparison_table(scores, pd.concat([lood, lood.iloc[:1]]), mia)

@@ -81,8 +81,6 @@ def test_tables_have_the_documented_columns(tiny_run):
             "influence_one",
             "influence_prediction_one",
             "networks",
-            "lood_mse",
-            "diff_nn",
         ],
     }
     records = pd.read_csv(res / "../data/records.csv")["record"]

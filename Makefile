@@ -54,11 +54,13 @@ bench: venv
 report: venv
 	$(BIN)/snakemake --report results/report.html
 
-# Pages whose numbers come from tables (docs/src/pages.yaml): `make docs-snapshot` copies a finished default
-# run's tables and figures into docs/ (with the config and commit that made them), `make docs` renders README.md
-# and docs/results.md from them; the test suite fails while a page differs from its rendering.
+# Pages whose numbers come from tables (docs/src/pages.yaml): `make docs-snapshot` copies a finished run's tables
+# and figures into docs/ (with the config and commit that made them; RUN=groups for the group study's), `make docs`
+# renders the pages (README.md, docs/results.md, ...) from them; the test suite fails while a page differs from its
+# rendering.
+RUN ?= default
 docs-snapshot: venv
-	$(BIN)/python -m lood.reporting.docs snapshot default results
+	$(BIN)/python -m lood.reporting.docs snapshot $(RUN) results
 
 docs: venv
 	$(BIN)/python -m lood.reporting.docs render

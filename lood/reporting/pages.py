@@ -161,8 +161,13 @@ def provenance_line(root: Path) -> str:
     return (
         f"Every number on this page is rendered from the tables of one run: {configs} at commit `{p['commit']}`"
         f"{' (with uncommitted changes)' if p.get('dirty') else ''}, {p['date']}; tables in `{p['tables']}`. "
-        f"After a new run, `make docs-snapshot docs` renews them."
+        f"After a new run, `{_renew(Path(p['tables']).name)}` renews them."
     )
+
+
+def _renew(run: str) -> str:
+    """The command that copies a new run's tables for the pages of `run` (docs/tables/<run>/) and renders them."""
+    return "make docs-snapshot docs" if run == "default" else f"make docs-snapshot docs RUN={run}"
 
 
 def render(template: Path, root: Path, shown_as: str | None = None) -> str:

@@ -159,14 +159,17 @@ def fit_outofcore(
 
 
 def _factor_flops(n: int, c0: int, c1: int) -> float:
-    """Flops of panel [c0, c1) in the left-looking Cholesky: updates, L_jj, the solve below it (sum: n³/3)."""
+    """Flops of panel [c0, c1) in the left-looking Cholesky: updates (the diagonal block's lower half), L_jj,
+    the solve below it (sum: about n³/3)."""
     w = c1 - c0
-    return 2.0 * (n - c0) * c0 * w + w**3 / 3 + (n - c1) * w * w
+    return 2.0 * (n - c1) * c0 * w + float(w) * w * c0 + w**3 / 3 + (n - c1) * w * w
 
 
 def _inverse_flops(n: int, c0: int, c1: int) -> float:
-    """Flops of column block [c0, c1) of L⁻¹: a triangular solve with L[c0:, c0:] (about (n - c0)² w)."""
-    return float(n - c0) ** 2 * (c1 - c0)
+    """Flops of column block [c0, c1) of L⁻¹: a triangular solve with L[c0:, c0:] on the identity's columns,
+    whose first block stays triangular (sum: about n³/3)."""
+    w = c1 - c0
+    return float(n - c0) ** 2 * w - float(n - c1) * w * w
 
 
 def _factorise(pf, fill, Y, shift, bufs, reader, writer, log, every) -> np.ndarray | None:
@@ -209,7 +212,8 @@ def _factor_panel(pf, j, P, shift, z, bufs, reader) -> bool:
     T, zt = torch.from_numpy(P), torch.from_numpy(z)
     for k, B in enumerate(_stream(pf, [(k, c0) for k in range(j)], bufs, reader)):
         Bt = torch.from_numpy(B)  # L[c0:n, panel k]
-        T.addmm_(Bt, Bt[:w].T, alpha=-1.0)
+        T[w:].addmm_(Bt[w:], Bt[:w].T, alpha=-1.0)
+        _sub_lower_gram(T[:w], Bt[:w])  # the diagonal block: its lower triangle is all LAPACK reads
         k0, k1 = pf.bounds[k]
         zt[c0:c1].addmm_(Bt[:w], zt[k0:k1], alpha=-1.0)
     L_jj, info = torch.linalg.cholesky_ex(T[:w])
@@ -247,10 +251,43 @@ def _inverse(pf, z, bufs, reader, log, every) -> tuple[np.ndarray, np.ndarray]:
             Bt = torch.from_numpy(B)  # L[m0:n, panel m]
             rows = slice(m0 - c0, m1 - c0)
             W[rows] = torch.linalg.solve_triangular(Bt[: m1 - m0], W[rows], upper=False)
-            if m1 < n:
+            if m1 < n and m == j:  # W[rows] = L_jj⁻¹ is lower triangular
+                _sub_lower_product(W[m1 - c0 :], Bt[m1 - m0 :], W[rows])
+            elif m1 < n:
                 W[m1 - c0 :].addmm_(Bt[m1 - m0 :], W[rows], alpha=-1.0)
         p_diag[c0:c1] = torch.linalg.vector_norm(W, dim=0).square().numpy()  # no n x w temporary
         alpha[c0:c1] = (W.T @ zt[c0:]).numpy()
         done += work[j]
         progress(done)
     return p_diag, alpha
+
+
+# Products on triangular blocks are split in halves down to this size, so that the zero (or unused) triangle
+# costs no flops: C -= A Bᵀ on a diagonal block needs its lower triangle only, and B X with X lower triangular
+# needs half of a full product. Without it a panel width w adds n² w / 2 flops to each phase (+21% at
+# n = 60,000, w = 8,192); the halves stay large enough for the BLAS's full rate.
+TRIANGLE_LEAF = 1024
+
+
+def _sub_lower_gram(C, A) -> None:
+    """C -= A Aᵀ on the lower triangle of the square C (its strict upper triangle is left inexact)."""
+    s = C.shape[0]
+    if s <= TRIANGLE_LEAF:
+        C.addmm_(A, A.T, alpha=-1.0)
+        return
+    h = s // 2
+    _sub_lower_gram(C[:h, :h], A[:h])
+    C[h:, :h].addmm_(A[h:], A[:h].T, alpha=-1.0)
+    _sub_lower_gram(C[h:, h:], A[h:])
+
+
+def _sub_lower_product(C, B, X) -> None:
+    """C -= B X for a lower-triangular X (zero above its diagonal: the leaf products read their whole block)."""
+    s = X.shape[0]
+    if s <= TRIANGLE_LEAF:
+        C.addmm_(B, X, alpha=-1.0)
+        return
+    h = s // 2
+    _sub_lower_product(C[:, :h], B[:, :h], X[:h, :h])
+    C[:, :h].addmm_(B[:, h:], X[h:, :h], alpha=-1.0)
+    _sub_lower_product(C[:, h:], B[:, h:], X[h:, h:])

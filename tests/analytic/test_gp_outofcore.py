@@ -28,8 +28,10 @@ def filler(K: np.ndarray, calls: list | None = None):
     return fill
 
 
+@pytest.mark.parametrize("leaf", [1024, 7])  # 7: the triangular blocks are split in halves (TRIANGLE_LEAF)
 @pytest.mark.parametrize("width", [23, 64, 100, 230, 1000])
-def test_alpha_and_diag_p_match_the_dense_inverse(width, tmp_path):
+def test_alpha_and_diag_p_match_the_dense_inverse(width, leaf, tmp_path, monkeypatch):
+    monkeypatch.setattr(gp_outofcore, "TRIANGLE_LEAF", leaf)
     n = 230
     K = spd(n)
     Y = np.random.default_rng(1).standard_normal((n, 3))
@@ -44,6 +46,21 @@ def test_alpha_and_diag_p_match_the_dense_inverse(width, tmp_path):
     assert all(shape == (n - c0, c1 - c0) for c0, c1, shape in calls)
     assert os.listdir(tmp_path) == []
     assert fit.jitter == 0.0 and fit.sigma2 == 0.3
+
+
+def test_triangular_block_products_match_dense_ones(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(gp_outofcore, "TRIANGLE_LEAF", 5)
+    rng = np.random.default_rng(3)
+    A, C = rng.standard_normal((37, 11)), rng.standard_normal((37, 37))
+    out = torch.from_numpy(C.copy())
+    gp_outofcore._sub_lower_gram(out, torch.from_numpy(A))
+    np.testing.assert_allclose(np.tril(out.numpy()), np.tril(C - A @ A.T), rtol=1e-13, atol=1e-13)
+    X, B, D = np.tril(rng.standard_normal((37, 37))), rng.standard_normal((20, 37)), rng.standard_normal((20, 37))
+    out = torch.from_numpy(D.copy())
+    gp_outofcore._sub_lower_product(out, torch.from_numpy(B), torch.from_numpy(X))
+    np.testing.assert_allclose(out.numpy(), D - B @ X, rtol=1e-13, atol=1e-13)
 
 
 def test_panel_file_round_trip_and_size(tmp_path):

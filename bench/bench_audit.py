@@ -203,8 +203,9 @@ def child_audit(data: str, depth: int, sigma2: str, block: int, memory_gb: float
         print(f"{name:26s}{wall:7.1f} s wall{extra}{cpu_text}")
 
     row("kernel tiles:", "kernel")
-    row("Cholesky (in place):", "cholesky", ratio=True)
-    row("diag P (rows of L^-1):", "inverse", ratio=True)
+    in_memory = i["route"] == "in_memory"
+    row("Cholesky (in place):" if in_memory else "Cholesky (panels, file):", "cholesky", ratio=True)
+    row("diag P (rows of L^-1):" if in_memory else "diag P (blocks of L^-1):", "inverse", ratio=True)
     row("LOOD of all records:", "lood")
     row("NNGP AUC (quadrature):", "auc")
     row("whole audit:", "total")

@@ -244,13 +244,15 @@ def _inverse(pf, z, bufs, reader, log, every) -> tuple[np.ndarray, np.ndarray]:
         w = c1 - c0
         W = torch.from_numpy(bufs[2][: (n - c0) * w].reshape(n - c0, w))
         W.zero_()
-        W[:w] = torch.eye(w, dtype=torch.float64)
         items = [(m, pf.bounds[m][0]) for m in range(j, len(pf.bounds))]
         for (m, _), B in zip(items, _stream(pf, items, bufs[:2], reader), strict=True):
             m0, m1 = pf.bounds[m]
             Bt = torch.from_numpy(B)  # L[m0:n, panel m]
             rows = slice(m0 - c0, m1 - c0)
-            W[rows] = torch.linalg.solve_triangular(Bt[: m1 - m0], W[rows], upper=False)
+            if m == j:  # W[rows] = L_jj⁻¹ I
+                W[rows] = _lower_inverse(Bt[:w])
+            else:
+                W[rows] = torch.linalg.solve_triangular(Bt[: m1 - m0], W[rows], upper=False)
             if m1 < n and m == j:  # W[rows] = L_jj⁻¹ is lower triangular
                 _sub_lower_product(W[m1 - c0 :], Bt[m1 - m0 :], W[rows])
             elif m1 < n:
@@ -291,3 +293,21 @@ def _sub_lower_product(C, B, X) -> None:
     _sub_lower_product(C[:, :h], B[:, :h], X[:h, :h])
     C[:, :h].addmm_(B[:, h:], X[h:, :h], alpha=-1.0)
     _sub_lower_product(C[:, h:], B[:, h:], X[h:, h:])
+
+
+def _lower_inverse(L):
+    """L⁻¹ of a lower-triangular L, zero above the diagonal: [[A, 0], [B, C]]⁻¹ = [[A⁻¹, 0], [−C⁻¹ B A⁻¹, C⁻¹]],
+    halved recursively down to TRIANGLE_LEAF (about s³/2 flops, mostly products, where solving on the identity's
+    columns costs s³ at the triangular solve's lower rate)."""
+    import torch
+
+    s = L.shape[0]
+    if s <= TRIANGLE_LEAF:
+        return torch.linalg.solve_triangular(L, torch.eye(s, dtype=L.dtype), upper=False)
+    h = s // 2
+    X = torch.zeros((s, s), dtype=L.dtype)
+    X[:h, :h], X[h:, h:] = _lower_inverse(L[:h, :h]), _lower_inverse(L[h:, h:])
+    T = torch.zeros((s - h, h), dtype=L.dtype)
+    _sub_lower_product(T, L[h:, :h], X[:h, :h])  # T = −B A⁻¹
+    X[h:, :h] = X[h:, h:] @ T
+    return X

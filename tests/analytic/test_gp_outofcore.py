@@ -61,6 +61,10 @@ def test_triangular_block_products_match_dense_ones(monkeypatch):
     out = torch.from_numpy(D.copy())
     gp_outofcore._sub_lower_product(out, torch.from_numpy(B), torch.from_numpy(X))
     np.testing.assert_allclose(out.numpy(), D - B @ X, rtol=1e-13, atol=1e-13)
+    L = np.tril(rng.standard_normal((37, 37))) + 6 * np.eye(37)
+    inv = gp_outofcore._lower_inverse(torch.from_numpy(L)).numpy()
+    np.testing.assert_allclose(inv, np.linalg.inv(L), rtol=1e-12, atol=1e-14)
+    assert np.all(np.triu(inv, 1) == 0)
 
 
 def test_panel_file_round_trip_and_size(tmp_path):

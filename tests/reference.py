@@ -30,3 +30,16 @@ def arccos_nngp(X1, X2, depth, w_std, b_std):
 def influence_settings(**overrides) -> InfluenceSettings:
     """InfluenceSettings from the schema's defaults, with `overrides`."""
     return InfluenceSettings.from_config(fill_defaults({"influence": overrides}, SCHEMA_PATH)["influence"])
+
+
+def indefinite_kernel(n: int = 120, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(K, Y): a symmetric "kernel" whose smallest eigenvalue is -1e-7 x the mean one, and one-hot targets of 3
+    classes: a Cholesky of K fails until the jitter exceeds that eigenvalue (the jitter policy's tests)."""
+    from lood.analytic.gp import targets
+
+    rng = np.random.default_rng(seed)
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lam = np.linspace(1.0, 2.0, n)
+    lam[0] = -1e-7 * lam.mean()
+    K = (V * lam) @ V.T
+    return (K + K.T) / 2, targets(rng.integers(0, 3, n), None)

@@ -25,8 +25,6 @@ from lood.analytic.auc_exact import nngp_auc_exact
 from lood.analytic.divergence import lood_at_records
 from lood.analytic.gp import targets
 from lood.analytic.kernel import MEASURE_ENTRIES, _n_workers, as_rows, kernel_and_diag, nngp_diag, relu_path
-from lood.analytic.sigma2 import choose_sigma2, objective_curve, sigma2_grid
-from lood.analytic.spectral import eigen
 from lood.errors import LoodInputError
 from lood.runtime.progress import Progress
 from lood.settings import Arch, AuditSettings, NNGPSettings, Training
@@ -63,14 +61,11 @@ def marginal_likelihood_sigma2(X: np.ndarray, y: np.ndarray, arch: Arch, nngp: N
 
     The eigendecomposition it needs costs 9 m³ flops and 3 m² floats, so at large n it runs on a
     subset of m = size records (all of them when n <= size; docs/audit.md says what that changes).
+    The audit's own σ² phase (lood.studies.audit_sigma2.audit_sigma2) takes the same two steps.
     """
     idx = sigma2_subset(len(X), size)
-    K, _ = kernel_and_diag(X[idx], None, arch, nngp.block_size)
-    eig = eigen(K, targets(np.asarray(y)[idx], int(np.max(y)) + 1 if len(y) else None))
-    del K
-    grid = sigma2_grid(nngp.grid_min, nngp.grid_max, nngp.grid_points)
-    chosen = choose_sigma2(objective_curve(eig, "marginal_likelihood", grid, None, "mse"), "marginal_likelihood")
-    return chosen | {"records": int(len(idx))}
+    eig, _ = audit_sigma2.subset_eigen(X, y, idx, arch, int(nngp.block_size))
+    return audit_sigma2.marginal_likelihood_on(eig, nngp) | {"records": int(len(idx))}
 
 
 # ----------------------------------------------------------------------------- the audit

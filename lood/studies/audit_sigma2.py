@@ -35,7 +35,7 @@ def subset_eigen(
 ) -> tuple[KernelEigen, np.ndarray]:
     """The eigendecomposition of K on the records idx (targets of all C classes of y) and diag K there."""
     K, diag = kernel_and_diag(X[idx], None, arch, block)
-    return eigen(K, targets(np.asarray(y)[idx], int(np.max(y)) + 1)), diag
+    return eigen(K, targets(np.asarray(y)[idx], int(np.max(y)) + 1 if len(y) else None)), diag
 
 
 def in_model_logits(X: np.ndarray, y: np.ndarray, arch: Arch, training: Training, seed: int, models: int, idx):

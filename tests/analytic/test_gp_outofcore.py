@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from lood.analytic import gp_outofcore
-from lood.analytic.gp import fit_gp, targets
+from lood.analytic.gp import fit_gp
 from lood.errors import LoodInputError
+
+from reference import indefinite_kernel
 
 
 def spd(n: int, seed: int = 0) -> np.ndarray:
@@ -88,13 +90,7 @@ def test_panel_file_round_trip_and_size(tmp_path):
 
 def test_jitter_policy_matches_fit_gp(tmp_path):
     # an indefinite "kernel": the factorisation fails until the jitter exceeds its negative eigenvalue
-    rng = np.random.default_rng(4)
-    V, _ = np.linalg.qr(rng.standard_normal((120, 120)))
-    lam = np.linspace(1.0, 2.0, 120)
-    lam[0] = -1e-7 * lam.mean()
-    K = (V * lam) @ V.T
-    K = (K + K.T) / 2
-    Y = targets(rng.integers(0, 3, 120), None)
+    K, Y = indefinite_kernel()
     ref = fit_gp(K, Y, 0.0)
     fit = gp_outofcore.fit_outofcore(filler(K), 120, Y, 0.0, np.diag(K).copy(), 60, tmp_path, 2, None, 1.0)
     assert fit.jitter == ref.jitter > 1e-7 * np.mean(np.diag(K))

@@ -14,13 +14,15 @@ from scipy import special, stats
 
 from lood.analytic import auc_exact, gp_inplace
 from lood.analytic.divergence import nngp_auc
-from lood.analytic.gp import fit_gp, targets
+from lood.analytic.gp import fit_gp
 from lood.analytic.kernel import kernel_and_diag
 from lood.analytic.tables import lood_all_table, prepare
 from lood.errors import LoodInputError
 from lood.runtime import progress
 from lood.settings import Arch, AuditSettings, NNGPSettings
 from lood.studies import audit, audit_memory
+
+from reference import indefinite_kernel
 
 ARCH = Arch(depth=2, width=1, activation="relu", bias=False, w_std=2**0.5, b_std=0.0)
 
@@ -100,7 +102,7 @@ def test_audit_refuses_before_any_work(monkeypatch):
 
     # neither the σ² rule nor the kernel may run once the memory check has said no
     monkeypatch.setattr(audit, "kernel_and_diag", no_work)
-    monkeypatch.setattr(audit, "marginal_likelihood_sigma2", no_work)
+    monkeypatch.setattr(audit.audit_sigma2, "audit_sigma2", no_work)  # the σ² phase the audit calls
     X, y = multiclass(300, 5, 3, 0)
     with pytest.raises(LoodInputError, match=r"the audit of n = 300 records needs .* out-of-core route"):
         audit.audit(X, y, ARCH, nngp_settings(0.2), audit_settings(), 2, available=10_000, log=None)
@@ -191,13 +193,7 @@ def test_audit_agrees_with_the_current_implementation():
 def test_fit_in_place_uses_the_jitter_policy_of_fit_gp():
     # An indefinite "kernel" (smallest eigenvalue -1e-7 x the mean diagonal): the Cholesky fails until the
     # jitter exceeds that, and each retry must start from K again (refill), as lood.analytic.gp.fit_gp's retries do.
-    rng = np.random.default_rng(4)
-    V, _ = np.linalg.qr(rng.standard_normal((120, 120)))
-    lam = np.linspace(1.0, 2.0, 120)
-    lam[0] = -1e-7 * lam.mean()
-    K = (V * lam) @ V.T
-    K = (K + K.T) / 2
-    Y = targets(rng.integers(0, 3, 120), None)
+    K, Y = indefinite_kernel()
     ref = fit_gp(K, Y, 0.0)
     refills = []
 
